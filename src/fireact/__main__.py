@@ -1,0 +1,5 @@
+"""``python -m fireact`` runs the CLI."""
+
+from fireact.cli import main
+
+main()

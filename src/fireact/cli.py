@@ -1,0 +1,153 @@
+"""The `fireact` command line: parse arguments and call one library function per command.
+
+User errors (`FireactError`) print one line on stderr and exit with code 2; `--debug` shows the
+traceback as well. Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fireact.errors import FireactError
+
+app = typer.Typer(
+    name="fireact",
+    help="Fine-tune language agents: generate ReAct trajectories, convert, fine-tune, run, score.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Build and inspect local BM25 search indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+out = Console()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """fireact: the FireAct loop as one toolkit."""
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks, their splits and sizes."""
+    from fireact.tasks import SPLITS, load_task
+    from fireact.tasks.loaders import mmlu_subjects
+
+    table = Table("task", "split", "examples")
+    for name, splits in SPLITS.items():
+        for split in splits:
+            table.add_row(name, split, str(len(load_task(name, split).examples)))
+    out.print(table)
+    out.print(f"mmlu subjects: {', '.join(mmlu_subjects('test'))}")
+
+
+@app.command()
+def score(
+    files: Annotated[
+        list[Path], typer.Argument(help="Run JSONL files or FireAct trajectory JSON.")
+    ],
+    task: Annotated[
+        str | None, typer.Option(help="Task whose scoring rule to use (default: from the file).")
+    ] = None,
+    denominator: Annotated[
+        int | None, typer.Option(help="Episodes requested, when unfinished ones were dropped.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Score runs: EM, F1, episodes, finished / unfinished."""
+    from fireact.report.score import score_file
+
+    results = [score_file(f, task=task, denominator=denominator) for f in files]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    table = Table("file", "format", "task", "n", "finished", "unfinished", "EM", "F1")
+    for r in results:
+        table.add_row(
+            r.file,
+            r.format,
+            r.task,
+            str(r.denominator),
+            str(r.finished),
+            str(r.unfinished),
+            f"{100 * r.em:.2f}",
+            f"{100 * r.f1:.2f}",
+        )
+    out.print(table)
+
+
+@index_app.command("build")
+def index_build(
+    sources: Annotated[
+        list[Path], typer.Argument(help="HotpotQA distractor/fullwiki JSON or {title,text} JSONL.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the index to.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing index in --out.")] = False,
+) -> None:
+    """Build an on-disk BM25 index (tantivy) for the local search tool."""
+    from fireact.tools.local_index import build_index
+
+    stats = build_index(sources, out_dir, overwrite=overwrite, progress=True)
+    out.print(json.dumps(stats, indent=2, default=str))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    style: Annotated[str, typer.Option(help="wiki (search[entity]) or google.")] = "wiki",
+    index: Annotated[
+        Path | None, typer.Option(help="Index folder (default: the shipped HotpotQA one).")
+    ] = None,
+) -> None:
+    """Run one search against the local index, as an agent would see it."""
+    import asyncio
+
+    from fireact.tools.base import ToolState
+    from fireact.tools.local import LocalSearch
+
+    tool = LocalSearch(index, style=style)
+    print(asyncio.run(tool("search", query, ToolState())))
+
+
+@app.command()
+def quickstart(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write outputs.")] = Path(
+        "runs/quickstart"
+    ),
+    n: Annotated[int, typer.Option(help="How many dev questions.")] = 10,
+) -> None:
+    """Run the loop end to end on shipped data and a local index (CPU, minutes)."""
+    from fireact.quickstart import quickstart as run_quickstart
+
+    summary = run_quickstart(out_dir, n=n)
+    print(json.dumps(summary, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning user errors into one line + exit 2.
+
+    Usage errors (unknown command, bad option value) are reported by typer with exit code 2.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="fireact")
+    except FireactError as err:
+        if "--debug" in args:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,414 @@
+"""The on-disk paragraph index behind the offline search tool (`fireact.tools.local`).
+
+Owns the index format (tantivy schema, text analyzers, the metadata file), reading paragraph
+sources with one-line errors, building an index (`build_index`), the default index of the
+shipped HotpotQA dev paragraphs (`default_index_dir`), and the ranking primitives the tool
+uses (`LocalIndex`: exact title match, BM25 over title + body, term statistics).
+
+Sources are HotpotQA JSON files (a list of records whose ``context`` is ``[[title,
+[sentences]]]``) or JSONL files with one ``{"title": ..., "text": ...}`` object per line (or
+``"sentences": [...]`` instead of ``text``). A file is read as JSONL when its name ends in
+``.jsonl`` or its first non-blank character is ``{``; otherwise as one JSON list. Paragraphs
+with no non-blank sentence are skipped; of paragraphs sharing a title the first one is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from fireact.errors import FireactError
+from fireact.resources import resource
+
+FORMAT_VERSION = 1
+META_FILE = "fireact-index.json"
+ANALYZER = "fireact_en"  # the analyzer name stored in the schema (registered at every open)
+DEFAULT_SOURCE = ("hotpotqa", "dev_distractor_first100.json")
+
+# Query-time stop words (the index keeps every word, so exact titles like "The The" still
+# match); folded and lower-cased, applied before stemming.
+STOPWORDS = """
+    a about above after again all also am an and any are as at be been before being
+    below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its
+    itself just me more most my no nor not of off on once only or other our out over own
+    same she should so some such than that the their theirs them then there these they
+    this those through to too under until up very was we were what when where which
+    while who whom whose why will with would you your
+""".split()  # noqa: SIM905
+
+HOTPOT_SHAPE = "expected a JSON list of HotpotQA records with 'context': [[title, [sentences]]]"
+JSONL_SHAPE = 'expected one {"title": ..., "text": ...} object per line'
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One page of the corpus: its title and its sentences, exactly as given in the source."""
+
+    title: str
+    sentences: list[str]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked paragraph: its score, its stored page and its position in the sources."""
+
+    score: float
+    title: str
+    sentences: list[str]
+    pid: int
+
+
+# ---------------------------------------------------------------- analyzers and schema
+
+
+def _analyzer(*, stopwords: bool = False, stem: bool = True) -> tantivy.TextAnalyzer:
+    """Simple word tokenizer, lower-case, ASCII folding; optionally stop words and stemming."""
+    builder = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+    )
+    if stopwords:
+        builder = builder.filter(tantivy.Filter.custom_stopword(STOPWORDS))
+    if stem:
+        builder = builder.filter(tantivy.Filter.stemmer("english"))
+    return builder.build()
+
+
+INDEX_ANALYZER = _analyzer()  # what the index stores for `title` and `body`
+QUERY_ANALYZER = _analyzer(stopwords=True)  # the same terms, minus stop words
+NAME_ANALYZER = _analyzer(stem=False)  # compares names word for word (no stemming)
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("title", stored=True, tokenizer_name=ANALYZER, index_option="freq")
+    # one value per sentence, so the stored values give the page back exactly
+    builder.add_text_field("body", stored=True, tokenizer_name=ANALYZER, index_option="freq")
+    builder.add_text_field("title_key", tokenizer_name="raw", index_option="basic")
+    builder.add_unsigned_field("pid", stored=True)  # position in the sources (first wins)
+    return builder.build()
+
+
+def title_key(text: str) -> str:
+    """A title or query normalised for exact matching: NFC, case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+# ---------------------------------------------------------------- reading sources
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences at ``.``/``!``/``?`` + space + a capital, digit or quote.
+
+    Simple and deterministic: no split after an initial (``J. R. R.``), a dotted abbreviation
+    (``U.S.``) or a common abbreviation (``Dr.``, ``St.``, ``Inc.``...).
+    """
+    text = " ".join(text.split())
+    sentences, start = [], 0
+    for m in _BOUNDARY.finditer(text):
+        word = text[start : m.start() + 1].rsplit(" ", 1)[-1]
+        if _is_abbreviation(word):
+            continue
+        sentences.append(text[start : m.end()].strip())
+        start = m.end()
+    if text[start:].strip():
+        sentences.append(text[start:].strip())
+    return sentences
+
+
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_ABBREVIATIONS = frozenset(
+    """
+    mr mrs ms dr st jr sr vs no mt ft gen col lt sgt capt prof rev inc co corp ltd bros
+    jan feb mar apr jun jul aug sep sept oct nov dec approx est
+    """.split()  # noqa: SIM905
+)
+
+
+def _is_abbreviation(word: str) -> bool:
+    if not word.endswith("."):
+        return False
+    stem = word.rstrip(".").lstrip("\"'([")
+    return len(stem) == 1 or "." in stem or stem.lower() in _ABBREVIATIONS
+
+
+def read_paragraphs(path: Path) -> Iterator[Paragraph]:
+    """The non-empty paragraphs of one source file, in file order (FireactError if malformed)."""
+    if not path.is_file():
+        raise FireactError(f"{path}: no such file; give a HotpotQA JSON or a title/text JSONL file")
+    try:
+        with path.open(encoding="utf-8") as f:
+            head = f.read(4096).lstrip()
+        if path.suffix == ".jsonl" or head.startswith("{"):
+            paragraphs = _read_jsonl(path)
+        else:
+            paragraphs = _read_hotpot(path) if head else iter(())
+        for p in paragraphs:
+            if any(s.strip() for s in p.sentences):
+                yield p
+    except UnicodeDecodeError as e:
+        raise FireactError(f"{path}: not UTF-8 text ({e.reason}); save it as UTF-8") from None
+
+
+def _read_hotpot(path: Path) -> Iterator[Paragraph]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        message = f"{path} line {e.lineno}: not valid JSON ({e.msg}); {HOTPOT_SHAPE}"
+        raise FireactError(message) from None
+    if not isinstance(data, list):
+        raise FireactError(f"{path}: got a JSON {type(data).__name__}; {HOTPOT_SHAPE}")
+    for i, record in enumerate(data):
+        where = f"{path} record {i}"
+        if not isinstance(record, dict) or "context" not in record:
+            raise FireactError(f"{where}: missing 'context'; {HOTPOT_SHAPE}")
+        context = record["context"]
+        if not isinstance(context, list):
+            raise FireactError(f"{where}: 'context' is not a list; {HOTPOT_SHAPE}")
+        for item in context:
+            ok = isinstance(item, list | tuple) and len(item) == 2
+            if not ok or not isinstance(item[1], list):
+                raise FireactError(f"{where}: a 'context' item is not [title, [sentences]]")
+            yield _paragraph(item[0], item[1], where)
+
+
+def _read_jsonl(path: Path) -> Iterator[Paragraph]:
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path} line {lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise FireactError(f"{where}: not valid JSON ({e.msg}); {JSONL_SHAPE}") from None
+            if not isinstance(obj, dict) or "title" not in obj:
+                raise FireactError(f"{where}: missing 'title'; {JSONL_SHAPE}")
+            if "sentences" in obj:
+                sentences = obj["sentences"]
+            elif "text" in obj:
+                text = obj["text"]  # a string, or (HotpotQA's wiki dump) a list of sentences
+                sentences = split_sentences(text) if isinstance(text, str) else text
+            else:
+                raise FireactError(f"{where}: missing 'text' (or 'sentences'); {JSONL_SHAPE}")
+            yield _paragraph(obj["title"], sentences, where)
+
+
+def _paragraph(title: Any, sentences: Any, where: str) -> Paragraph:
+    if not isinstance(title, str) or not title.strip():
+        raise FireactError(f"{where}: the title must be a non-empty string, got {title!r:.60}")
+    if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
+        raise FireactError(f"{where}: the sentences of {title!r:.60} must be a list of strings")
+    return Paragraph(title, sentences)
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_index(
+    sources: list[Path], out: Path, *, overwrite: bool = False, progress: bool = False
+) -> dict:
+    """Index the paragraphs of `sources` into the directory `out`; return build statistics.
+
+    Refuses a non-empty `out` unless `overwrite`. The index is built next to `out` and moved
+    into place only when complete, so a failed build leaves `out` as it was.
+    Returns ``{"paragraphs", "titles", "duplicates", "seconds"}``.
+    """
+    sources, out = [Path(s) for s in sources], Path(out)
+    if not sources:
+        raise FireactError("no source files given; pass HotpotQA JSON or title/text JSONL files")
+    if out.exists() and not out.is_dir():
+        raise FireactError(f"{out}: exists and is not a directory; choose another index path")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FireactError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
+    for src in sources:
+        if not src.is_file():
+            raise FireactError(f"{src}: no such file; give a HotpotQA JSON or title/text JSONL")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        stats = _build_into(sources, tmp, progress=progress)
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return stats
+
+
+def _build_into(sources: list[Path], directory: Path, *, progress: bool) -> dict:
+    """Write the index and its metadata file into the existing empty `directory`."""
+    started = time.perf_counter()
+    index = tantivy.Index(_schema(), path=str(directory))
+    index.register_tokenizer(ANALYZER, INDEX_ANALYZER)
+    total_bytes = sum(src.stat().st_size for src in sources)
+    threads = 1 if total_bytes < 64 << 20 else min(4, os.cpu_count() or 1)
+    writer = index.writer(heap_size=max(64_000_000, 50_000_000 * threads), num_threads=threads)
+    seen: set[str] = set()
+    read = 0
+    for src in sources:
+        before = read
+        for p in read_paragraphs(src):
+            read += 1
+            if p.title not in seen:
+                seen.add(p.title)
+                writer.add_document(_document(p, len(seen) - 1))
+                if progress and len(seen) % 100_000 == 0:
+                    print(f"indexed {len(seen):,} paragraphs", file=sys.stderr, flush=True)
+        if read == before:
+            raise FireactError(f"no paragraphs found in {src}; {HOTPOT_SHAPE}, or JSONL")
+    writer.commit()
+    writer.wait_merging_threads()
+    stats = {
+        "paragraphs": read,
+        "titles": len(seen),
+        "duplicates": read - len(seen),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    _write_meta(directory, sources, stats)
+    if progress:
+        print(f"indexed {len(seen):,} paragraphs in {stats['seconds']} s", file=sys.stderr)
+    return stats
+
+
+def _document(p: Paragraph, pid: int) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("title", p.title)
+    for sentence in p.sentences:
+        doc.add_text("body", sentence)
+    doc.add_text("title_key", title_key(p.title))
+    doc.add_unsigned("pid", pid)
+    return doc
+
+
+def _write_meta(directory: Path, sources: list[Path], stats: dict) -> None:
+    meta = {
+        "format": FORMAT_VERSION,
+        "tantivy": tantivy.__version__,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sources": [{"path": str(s.resolve()), "bytes": s.stat().st_size} for s in sources],
+        **stats,
+    }
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------- default index
+
+
+def fireact_home() -> Path:
+    """fireact's cache root: ``$FIREACT_HOME``, else ``~/.cache/fireact``."""
+    return Path(os.environ.get("FIREACT_HOME") or "~/.cache/fireact").expanduser()
+
+
+def default_index_dir() -> Path:
+    """The index of the shipped HotpotQA dev paragraphs, built on first use.
+
+    It lives in ``$FIREACT_HOME/indexes/default-<hash>`` (hash of the data and the index
+    format). It is built into a temporary directory and renamed into place, so concurrent
+    processes never see a half-built index: the first rename wins, the others discard theirs.
+    """
+    source = resource(*DEFAULT_SOURCE)
+    digest = hashlib.sha256(source.read_bytes() + f"format={FORMAT_VERSION}".encode())
+    final = fireact_home() / "indexes" / f"default-{digest.hexdigest()[:12]}"
+    if (final / META_FILE).is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".default-building-", dir=final.parent))
+    try:
+        _build_into([source], tmp, progress=False)
+        os.rename(tmp, final)
+    except OSError:
+        if not (final / META_FILE).is_file():  # lost the race is fine; anything else is not
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------- searching
+
+
+class LocalIndex:
+    """An opened index: exact title lookup, BM25 ranking and term statistics (thread-safe)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory = Path(directory)
+        meta_path = directory / META_FILE
+        if not meta_path.is_file():
+            raise FireactError(f"{directory}: not a fireact index (no {META_FILE}); build one")
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if self.meta.get("format") != FORMAT_VERSION:
+            raise FireactError(
+                f"{meta_path}: index format {self.meta.get('format')!r}, this fireact reads "
+                f"{FORMAT_VERSION}; rebuild the index"
+            )
+        self.directory = directory
+        self.index = tantivy.Index.open(str(directory))
+        self.index.register_tokenizer(ANALYZER, INDEX_ANALYZER)
+        self.index.reload()
+        self.searcher = self.index.searcher()
+        self.schema = self.index.schema
+        self.num_docs = self.searcher.num_docs
+
+    def exact_title(self, text: str) -> Hit | None:
+        """The page whose title equals `text` up to case and spaces (identical title first)."""
+        key = title_key(text)
+        if not key:
+            return None
+        query = tantivy.Query.term_query(self.schema, "title_key", key, "basic")
+        hits = [self._hit(0.0, addr) for _, addr in self.searcher.search(query, 10).hits]
+        hits.sort(key=lambda h: (h.title != text.strip(), h.pid))
+        return hits[0] if hits else None
+
+    def query_terms(self, text: str, limit: int = 16) -> list[str]:
+        """Distinct index terms of `text` minus stop words, at most `limit` (the rarest).
+
+        Falls back to all terms when `text` is only stop words.
+        """
+        terms = list(dict.fromkeys(QUERY_ANALYZER.analyze(text))) or list(
+            dict.fromkeys(INDEX_ANALYZER.analyze(text))
+        )
+        if len(terms) > limit:
+            terms = sorted(terms, key=self.idf, reverse=True)[:limit]
+        return terms
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of `term` in the body field."""
+        df = self.searcher.doc_freq("body", term)
+        return math.log(1.0 + (self.num_docs - df + 0.5) / (df + 0.5))
+
+    def ranked(self, terms: list[str], k: int, title_boost: float) -> list[Hit]:
+        """The top-`k` paragraphs by BM25 over body + title (title scores times `title_boost`)."""
+        if not terms:
+            return []
+        clauses = []
+        for term in terms:
+            title = tantivy.Query.term_query(self.schema, "title", term, "freq")
+            body = tantivy.Query.term_query(self.schema, "body", term, "freq")
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, title_boost)))
+            clauses.append((tantivy.Occur.Should, body))
+        query = tantivy.Query.boolean_query(clauses)
+        result = self.searcher.search(query, k, count=False)
+        return [self._hit(score, addr) for score, addr in result.hits]
+
+    def _hit(self, score: float, address: tantivy.DocAddress) -> Hit:
+        doc = self.searcher.doc(address)
+        return Hit(score, doc.get_first("title"), doc.get_all("body"), doc.get_first("pid"))

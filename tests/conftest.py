@@ -1,0 +1,17 @@
+"""Shared test setup: where the shared data lives; caches kept out of the user's home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Keep caches and default indexes out of the user's home during tests."""
+    home = os.environ.get("FIREACT_TEST_HOME") or str(tmp_path_factory.getbasetemp() / "home")
+    monkeypatch.setenv("FIREACT_HOME", home)
