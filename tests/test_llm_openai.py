@@ -1,0 +1,262 @@
+"""The openai backend against a real local OpenAI-compatible server (tests/openai_server.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from openai_server import OpenAIServer
+
+from fireact.errors import FireactError
+from fireact.llm import LLMError, load_llm
+from fireact.llm.openai_backend import OpenAILLM
+from fireact.llm.prices import Price, cost_usd, lookup_price, price_table
+
+STOP = ["\nObservation:"]
+SECRET = "sk-test-SECRET-123"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def complete_and_close(llm: OpenAILLM, prompt, **kwargs):
+    try:
+        return await llm.complete(prompt, **kwargs)
+    finally:
+        await llm.aclose()
+
+
+async def check_and_close(llm: OpenAILLM) -> list[str]:
+    try:
+        return await llm.check()
+    finally:
+        await llm.aclose()
+
+
+def test_completions_api_returns_text_cut_at_stop_with_usage_and_cost() -> None:
+    reply = "Thought: it is Paris\nAction: finish[Paris]\nObservation: Episode finished"
+    with OpenAIServer({"France": [reply]}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        out = run(complete_and_close(llm, "Question: capital of France?\nThought:", stop=STOP))
+        body = server.requests[0].body
+    assert server.requests[0].path == "/v1/completions"
+    assert body["stop"] == STOP and body["max_tokens"] == 256 and body["temperature"] == 0.0
+    assert out.text == "Thought: it is Paris\nAction: finish[Paris]"
+    assert (out.prompt_tokens, out.completion_tokens) == (5, 6)
+    assert out.cost_usd == pytest.approx((5 * 30 + 6 * 60) / 1e6, rel=1e-12)
+    assert out.finish_reason == "stop" and out.latency_s > 0
+
+
+def test_chat_api_for_message_lists() -> None:
+    messages = [
+        {"role": "user", "content": "Who wrote Hamlet?"},
+        {"role": "assistant", "content": "Thought: search\nAction: search[Hamlet]"},
+        {"role": "user", "content": "Observation: a play by Shakespeare"},
+    ]
+    with OpenAIServer({"Hamlet": ["Action: finish[Shakespeare]"]}) as server:
+        llm = OpenAILLM("gpt-4o-mini", base_url=server.base_url)
+        out = run(complete_and_close(llm, messages, max_tokens=50, temperature=0.5))
+        body = server.requests[0].body
+    assert server.requests[0].path == "/v1/chat/completions"
+    assert body["messages"] == messages and body["temperature"] == 0.5
+    assert out.text == "Action: finish[Shakespeare]"
+    assert (out.prompt_tokens, out.completion_tokens) == (12, 2)
+    assert out.cost_usd == pytest.approx((12 * 0.15 + 2 * 0.60) / 1e6, rel=1e-12)
+
+
+def test_more_than_four_stop_strings_are_applied_locally() -> None:
+    stops = ["<a>", "<b>", "<c>", "<d>", "<e>"]
+    with OpenAIServer({"q": ["one two <e> three <a>"]}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        out = run(complete_and_close(llm, "q", stop=stops))
+        assert server.requests[0].body["stop"] == stops[:4]
+    assert out.text == "one two " and out.finish_reason == "stop"
+
+
+def test_max_tokens_gives_length_finish() -> None:
+    with OpenAIServer({"q": ["a b c d e f"]}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        out = run(complete_and_close(llm, "q", max_tokens=3))
+    assert out.text == "a b c" and out.finish_reason == "length" and out.completion_tokens == 3
+
+
+def script(episodes: int, steps: int) -> dict[str, list[str]]:
+    return {
+        f"<q{i}>": [f"Thought: step {s} of q{i}\nAction: search[{i}-{s}]" for s in range(steps)]
+        for i in range(episodes)
+    }
+
+
+async def run_episodes(llm: OpenAILLM, episodes: int, steps: int) -> list[list[str]]:
+    async def episode(i: int) -> list[str]:
+        prompt, texts = f"Question <q{i}>\n", []
+        for _ in range(steps):
+            out = await llm.complete(prompt, stop=STOP, max_tokens=64)
+            texts.append(out.text)
+            prompt += out.text + "\nObservation: ok\n"
+        return texts
+
+    try:
+        return await asyncio.gather(*(episode(i) for i in range(episodes)))
+    finally:
+        await llm.aclose()
+
+
+def test_retries_through_injected_faults_give_the_fault_free_outputs() -> None:
+    episodes, steps = 30, 3
+    with OpenAIServer(script(episodes, steps)) as clean:
+        expected = run(run_episodes(OpenAILLM("gpt-4", base_url=clean.base_url), episodes, steps))
+    with OpenAIServer(script(episodes, steps), fault_rate=0.2, seed=7, hang_s=1.0) as faulty:
+        llm = OpenAILLM(
+            "gpt-4", base_url=faulty.base_url, timeout=0.3, retry_base_delay=0.01, max_retries=10
+        )
+        got = run(run_episodes(llm, episodes, steps))
+    assert got == expected
+    assert set(faulty.faults) == {"429", "500", "503", "timeout", "drop"}
+    assert llm.retries == sum(faulty.faults.values())
+    assert sum(r.outcome == "ok" for r in faulty.requests) == episodes * steps
+
+
+def test_retry_after_is_honoured() -> None:
+    with OpenAIServer({"q": ["fine"]}, fault_schedule=["429"], retry_after=0.4) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, retry_base_delay=0.001)
+        out = run(complete_and_close(llm, "q"))
+        first, second = server.requests
+    assert out.text == "fine" and llm.retries == 1
+    assert first.outcome == "429" and second.outcome == "ok"
+    assert second.arrived - first.arrived >= 0.4
+
+
+def test_backoff_grows_exponentially_with_jitter() -> None:
+    llm = OpenAILLM("gpt-4", base_url="http://127.0.0.1:1/v1", retry_base_delay=1.0, seed=3)
+    delays = [llm.backoff_s(n) for n in range(6)]
+    for n, delay in enumerate(delays):
+        assert 0.5 * 2**n <= delay <= 2**n
+    assert llm.backoff_s(20) <= llm.retry_max_delay
+
+
+def test_gives_up_after_max_retries_without_leaking_the_key() -> None:
+    with OpenAIServer({"q": ["x"]}, fault_rate=1.0, fault_kinds=("500",)) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, api_key=SECRET, max_retries=2)
+        llm.retry_base_delay = 0.001
+        with pytest.raises(LLMError, match="after 2 retries: HTTP 500") as info:
+            run(complete_and_close(llm, "q"))
+        assert len(server.requests) == 3
+    assert SECRET not in str(info.value)
+
+
+def test_concurrency_bound_is_respected() -> None:
+    outputs = {f"<k{i}>": ["ok"] for i in range(24)}
+    with OpenAIServer(outputs, latency=0.05) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, max_concurrency=4)
+
+        async def fire() -> list[str]:
+            try:
+                outs = await asyncio.gather(*(llm.complete(f"<k{i}>") for i in range(24)))
+                return [o.text for o in outs]
+            finally:
+                await llm.aclose()
+
+        assert run(fire()) == ["ok"] * 24
+    assert server.max_in_flight == 4
+
+
+def test_missing_key_is_an_error_for_remote_servers_only() -> None:
+    with pytest.raises(FireactError, match="OPENAI_API_KEY is not set"):
+        OpenAILLM("gpt-4")
+    with OpenAIServer({"q": ["local"]}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)  # a local server: dummy key
+        assert run(complete_and_close(llm, "q")).text == "local"
+
+
+def test_wrong_key_is_a_clear_error_without_the_key() -> None:
+    with OpenAIServer({"q": ["x"]}, api_key="right-key") as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, api_key=SECRET)
+        with pytest.raises(FireactError, match="rejected the API key") as info:
+            run(complete_and_close(llm, "q"))
+        assert len(server.requests) == 1  # not retried
+    assert SECRET not in str(info.value)
+
+
+def test_check_reports_an_unreachable_server() -> None:
+    llm = OpenAILLM("gpt-4", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(
+        FireactError, match=r"cannot reach http://127.0.0.1:9/v1: connection refused"
+    ):
+        run(check_and_close(llm))
+
+
+def test_check_and_complete_report_an_unknown_model() -> None:
+    with OpenAIServer() as server:
+        assert "gpt-4" in run(check_and_close(OpenAILLM("gpt-4", base_url=server.base_url)))
+        llm = OpenAILLM("gpt-5-turbo", base_url=server.base_url)
+        with pytest.raises(FireactError, match="'gpt-5-turbo' is not served by .*gpt-4"):
+            run(check_and_close(llm))
+        with pytest.raises(FireactError, match="'gpt-5-turbo' was not found"):
+            run(complete_and_close(llm, "q"))
+
+
+def test_one_backend_object_works_across_event_loops() -> None:
+    with OpenAIServer({"q": "same"}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        assert run(complete_and_close(llm, "q")).text == "same"
+        assert run(complete_and_close(llm, "q")).text == "same"
+
+
+def test_load_llm_builds_the_openai_backend() -> None:
+    with OpenAIServer({"q": ["spec"]}) as server:
+        llm = load_llm("openai:gpt-3.5-turbo", base_url=server.base_url, max_concurrency=2)
+        assert llm.name == "openai:gpt-3.5-turbo"
+        assert run(complete_and_close(llm, "q")).text == "spec"
+    with pytest.raises(FireactError, match="unknown model backend 'claude'"):
+        load_llm("claude:opus")
+    with pytest.raises(FireactError, match="bad model spec"):
+        load_llm("gpt-4")
+    with pytest.raises(FireactError, match="unexpected keyword argument 'colour'"):
+        load_llm("openai:gpt-4", base_url="http://127.0.0.1:1/v1", colour="red")
+
+
+def test_price_table_lookups() -> None:
+    table = price_table()
+    assert lookup_price("gpt-4-0613", table) == Price(30.0, 60.0)
+    assert lookup_price("gpt-4o-mini-2024-07-18", table) == Price(0.15, 0.60)
+    ft = "ft:gpt-3.5-turbo-0613:my-org::8abc"
+    assert lookup_price(ft, table) == table["ft:gpt-3.5-turbo"]
+    assert cost_usd("llama-2-7b", 1000, 1000, table) == 0.0
+    assert cost_usd("gpt-3.5-turbo-0613", 1_000_000, 1_000_000, table) == pytest.approx(3.5)
+
+
+def test_user_prices_from_a_dict_and_a_file(tmp_path) -> None:
+    table = price_table({"my-model": {"input": 1, "output": 2}, "gpt-4": [10, 20]})
+    assert table["my-model"] == Price(1.0, 2.0) and table["gpt-4"] == Price(10.0, 20.0)
+    path = tmp_path / "prices.yaml"
+    path.write_text("vllm-llama:\n  input: 0.1\n  output: 0.2\n")
+    assert price_table(path)["vllm-llama"] == Price(0.1, 0.2)
+    with pytest.raises(FireactError, match="price of 'bad'"):
+        price_table({"bad": 3})
+    with OpenAIServer({"q": ["a b"]}, models=("vllm-llama",)) as server:
+        llm = OpenAILLM("vllm-llama", base_url=server.base_url, prices=path)
+        out = run(complete_and_close(llm, "q"))
+    assert out.cost_usd == pytest.approx((1 * 0.1 + 2 * 0.2) / 1e6)
+
+
+def test_unknown_models_cost_nothing_but_count_tokens() -> None:
+    with OpenAIServer({"q": ["a b c"]}, models=("local-model",)) as server:
+        out = run(complete_and_close(OpenAILLM("local-model", base_url=server.base_url), "q x"))
+    assert (out.prompt_tokens, out.completion_tokens, out.cost_usd) == (2, 3, 0.0)
+
+
+def test_server_latency_is_lognormal_when_asked() -> None:
+    with OpenAIServer({"q": "x"}, latency=(0.02, 0.5), seed=1) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        start = time.perf_counter()
+        out = run(complete_and_close(llm, "q"))
+    assert out.text == "x" and time.perf_counter() - start > 0.005

@@ -1,0 +1,121 @@
+"""Tiny random-initialised models and a locally trained tokenizer, for offline tests.
+
+Nothing is downloaded: a byte-level BPE tokenizer is trained with `tokenizers` on HotpotQA text
+(FireAct's alpaca set from shared/ when present, else the packaged HotpotQA dev questions), and
+a small `LlamaForCausalLM` is built from a config and saved with `save_pretrained`. Other tests
+reuse these helpers:
+
+    model_dir = build_tiny_llama(tmp_path / "tiny")          # model + tokenizer in one folder
+    adapter_dir = build_tiny_lora(model_dir, tmp_path / "lora")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIREACT_ALPACA = REPO.parent / "shared/data/finetune/alpaca_format/hotpotqa.json"
+PACKAGED_DEV = REPO / "src/fireact/resources/hotpotqa/dev_distractor_first100.json"
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
+
+
+def corpus_texts(limit: int = 300) -> list[str]:
+    """Some HotpotQA / FireAct text to train the tokenizer on."""
+    if FIREACT_ALPACA.is_file():
+        rows = json.loads(FIREACT_ALPACA.read_text(encoding="utf-8"))[:limit]
+        return [f"{r['instruction']}\n{r['output']}" for r in rows]
+    rows = json.loads(PACKAGED_DEV.read_text(encoding="utf-8"))[:limit]
+    return [f"{r['question']}\n{r['answer']}" for r in rows]
+
+
+def _batches(texts: list[str], size: int = 64) -> Iterator[list[str]]:
+    for i in range(0, len(texts), size):
+        yield texts[i : i + size]
+
+
+def train_tokenizer(out_dir: str | Path, vocab_size: int = 600):
+    """Train a byte-level BPE tokenizer (<s> prepended, </s> as eos, no pad) and save it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_batches(corpus_texts()), trainer=trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    fast.save_pretrained(str(out_dir))
+    return fast
+
+
+def build_tiny_llama(
+    out_dir: str | Path,
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+    init_range: float = 0.2,
+) -> Path:
+    """Save a tiny random LlamaForCausalLM and its tokenizer into `out_dir`; return the path.
+
+    A wider `init_range` than Llama's 0.02 gives peaked logits, so that greedy decoding is not
+    decided by float rounding (batched and single generation then agree token for token).
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    tokenizer = train_tokenizer(out_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=512,
+        initializer_range=init_range,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def build_tiny_lora(model_dir: str | Path, out_dir: str | Path, *, seed: int = 1) -> Path:
+    """Save a LoRA adapter (q_proj/v_proj, r 8) with non-zero random weights; return its path.
+
+    PEFT initialises LoRA's B matrix to zero (a no-op adapter); here B is random too, so that
+    the adapter visibly changes the model's outputs.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    model = get_peft_model(base, config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    model.save_pretrained(str(out_dir))
+    return Path(out_dir)
