@@ -72,3 +72,65 @@ def test_quickstart_writes_run_and_summary(tmp_path):
     assert summary["questions"] == 5
     lines = (tmp_path / "qs" / "search.jsonl").read_text().splitlines()
     assert len(lines) == 5
+
+
+def write_script(tmp_path):
+    script = {
+        "hotpotqa/dev/0": [
+            " I need to search Scott Derrickson.\nAction: search[Scott Derrickson]",
+            " Both are American.\nAction: finish[yes]",
+        ],
+        "hotpotqa/dev/1": [" I guess.\nAction: finish[Chief of Protocol]"],
+    }
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(script))
+    return path
+
+
+def test_run_then_score(tmp_path):
+    script = write_script(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--task", "hotpotqa", "--end", "2", "--model", f"scripted:{script}"]
+    result = run_cli(*args, "--tool-style", "wiki", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["em"] == 1.0
+    scored = json.loads(run_cli("score", "--json", str(out / "episodes.jsonl")).stdout)[0]
+    assert (scored["n"], scored["correct"], scored["em"]) == (2, 2, 1.0)
+    again = run_cli(*args, "--tool-style", "wiki", "--out", str(out))
+    assert_one_line_error(again, "is not empty", "--resume", "--overwrite")
+
+
+def test_run_without_openai_key(tmp_path):
+    result = run_cli(
+        "run", "--task", "hotpotqa", "--end", "2", "--model", "openai:gpt-4",
+        "--out", str(tmp_path / "r"), env={"OPENAI_API_KEY": ""},
+    )  # fmt: skip
+    assert_one_line_error(result, "OPENAI_API_KEY is not set")
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_against_unreachable_server(tmp_path):
+    result = run_cli(
+        "run", "--task", "hotpotqa", "--end", "2", "--model", "openai:gpt-4",
+        "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert_one_line_error(result, "cannot reach http://127.0.0.1:9/v1")
+
+
+def test_run_with_a_model_the_server_does_not_serve(tmp_path):
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer({"x": ["y"]}) as server:
+        result = run_cli(
+            "run", "--task", "hotpotqa", "--end", "2", "--model", "openai:llama-9",
+            "--base-url", server.base_url, "--out", str(tmp_path / "r"),
+        )  # fmt: skip
+    assert_one_line_error(result, "model 'llama-9' is not served by")
+
+
+def test_run_unknown_method(tmp_path):
+    result = run_cli(
+        "run", "--task", "hotpotqa", "--model", "openai:gpt-4", "--method", "tot",
+        "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert_one_line_error(result, "method")
