@@ -134,3 +134,74 @@ def test_run_unknown_method(tmp_path):
         "--out", str(tmp_path / "r"),
     )  # fmt: skip
     assert_one_line_error(result, "method")
+
+
+def test_convert_a_run_to_alpaca_and_chat(tmp_path):
+    script = write_script(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--task", "hotpotqa", "--end", "2", "--model", f"scripted:{script}"]
+    assert run_cli(*args, "--tool-style", "wiki", "--out", str(out)).returncode == 0
+    alpaca = tmp_path / "train.json"
+    result = run_cli("convert", str(out), "--to", "alpaca", "--out", str(alpaca))
+    assert result.returncode == 0, result.stderr
+    records = json.loads(alpaca.read_text())
+    assert [r["instruction"] for r in records] == [
+        "Were Scott Derrickson and Ed Wood of the same nationality?",
+        "What government position was held by the woman who portrayed Corliss Archer in the film"
+        " Kiss and Tell?",
+    ]
+    assert records[0]["output"].endswith(
+        "Action: finish[yes]\nObservation: Episode finished, reward = True\n"
+    )
+    chat = tmp_path / "train.jsonl"
+    assert run_cli("convert", str(out), "--to", "chat", "--out", str(chat)).returncode == 0
+    first = json.loads(chat.read_text().splitlines()[0])["messages"]
+    assert first[0] == {"role": "user", "content": records[0]["instruction"]}
+    assert first[-1] == {"role": "user", "content": "Observation: Episode finished, reward = True"}
+
+
+def test_convert_check_lists_problems_by_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    lines = [json.dumps(good)] * 11 + [json.dumps({"messages": [{"role": "robot", "content": 1}]})]
+    bad.write_text("\n".join(lines) + "\n")
+    result = run_cli("convert", "--check", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:12: error:" in result.stdout
+    assert_one_line_error(result, "fine-tuning files break the format", "bad.jsonl (")
+
+
+def test_openai_ft_without_key(tmp_path):
+    result = run_cli("openai-ft", "list", env={"OPENAI_API_KEY": ""})
+    assert_one_line_error(result, "OPENAI_API_KEY is not set")
+
+
+def test_openai_ft_upload_create_status_against_local_server(tmp_path):
+    from tests.openai_ft_server import OpenAIFTServer
+
+    data = tmp_path / "train.jsonl"
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    data.write_text("\n".join([json.dumps(good)] * 10) + "\n")
+    with OpenAIFTServer(api_key="sk-test") as server:
+        env = {"OPENAI_API_KEY": "sk-test"}
+        url = ["--base-url", server.base_url]
+        uploaded = run_cli("openai-ft", "upload", str(data), *url, env=env)
+        assert uploaded.returncode == 0, uploaded.stderr
+        file_id = uploaded.stdout.strip()
+        assert file_id.startswith("file-")
+        created = run_cli(
+            "openai-ft",
+            "create",
+            "--training-file",
+            file_id,
+            "--wait",
+            "--poll-s",
+            "0.05",
+            *url,
+            env=env,
+        )
+        assert created.returncode == 0, created.stderr
+        job = json.loads(created.stdout[created.stdout.index("{") :])
+        assert job["status"] == "succeeded" and job["fine_tuned_model"].startswith("ft:")
+        listed = json.loads(run_cli("openai-ft", "list", *url, env=env).stdout)
+        assert [j["id"] for j in listed] == [job["id"]]

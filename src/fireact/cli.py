@@ -26,8 +26,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+ft_app = typer.Typer(
+    help="OpenAI fine-tuning jobs (key from OPENAI_API_KEY).", no_args_is_help=True
+)
 index_app = typer.Typer(help="Build and inspect local BM25 search indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(ft_app, name="openai-ft")
 
 out = Console()
 
@@ -190,6 +194,139 @@ def _agent_command(values: dict, *, generate: bool) -> None:
 
 app.command("run")(run_agent)
 app.command("generate")(generate_data)
+
+
+@app.command()
+def convert(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Run folders, run JSONL files or FireAct trajectory JSON.")
+    ],
+    to: Annotated[str, typer.Option(help="alpaca (JSON) or chat (OpenAI JSONL).")] = "alpaca",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
+    keep: Annotated[str, typer.Option(help="success (reward 1) or all.")] = "success",
+    method: Annotated[
+        list[str] | None, typer.Option(help="Keep only these methods (repeatable).")
+    ] = None,
+    dedupe: Annotated[
+        bool, typer.Option(help="Keep the first episode per (method, question).")
+    ] = True,
+    shuffle_seed: Annotated[int | None, typer.Option(help="Shuffle with this seed.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate the given fine-tuning files instead.")
+    ] = False,
+    model: Annotated[str, typer.Option(help="--check: model whose limits apply.")] = (
+        "gpt-3.5-turbo"
+    ),
+) -> None:
+    """Turn runs into fine-tuning data (alpaca JSON / OpenAI chat JSONL), or --check such files."""
+    if check:
+        _check_files(inputs, model)
+        return
+    from fireact.data import convert as convert_runs
+
+    if out_file is None:
+        raise FireactError("convert: --out FILE is required (or pass --check to validate files)")
+    stats = convert_runs(
+        inputs,
+        to,
+        out_file,
+        keep=keep,
+        methods=set(method) if method else None,
+        dedupe=dedupe,
+        shuffle_seed=shuffle_seed,
+        overwrite=overwrite,
+    )
+    print(json.dumps(stats, indent=2, default=str))
+
+
+def _check_files(paths: list[Path], model: str) -> None:
+    from fireact.data import check_alpaca_file, check_chat_file
+
+    failed = []
+    for path in paths:
+        is_chat = path.suffix == ".jsonl"
+        report = check_chat_file(path, model=model) if is_chat else check_alpaca_file(path)
+        for line in report.lines():
+            print(line)
+        print(report.summary())
+        if not report.ok:
+            failed.append(f"{path} ({len(report.errors)} errors)")
+    if failed:
+        raise FireactError(f"fine-tuning files break the format: {', '.join(failed)}; see above")
+
+
+@ft_app.command("upload")
+def ft_upload(
+    file: Annotated[Path, typer.Argument(help="Chat JSONL training file (checked first).")],
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Upload a training file; prints its file id."""
+    from fireact.train import openai_ft
+
+    print(openai_ft.upload(file, base_url=base_url))
+
+
+@ft_app.command("create")
+def ft_create(
+    training_file: Annotated[str, typer.Option(help="File id from `upload`.")],
+    model: Annotated[str, typer.Option(help="Base model.")] = "gpt-3.5-turbo",
+    validation_file: Annotated[str | None, typer.Option(help="Validation file id.")] = None,
+    suffix: Annotated[str | None, typer.Option(help="Suffix of the model name.")] = None,
+    n_epochs: Annotated[int | None, typer.Option(help="Epochs (default: OpenAI's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Poll until the job ends.")] = False,
+    poll_s: Annotated[float, typer.Option(help="--wait: seconds between polls.")] = 30.0,
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Start a fine-tuning job (and optionally wait for it)."""
+    from fireact.train import openai_ft
+
+    job = openai_ft.create(
+        training_file,
+        model,
+        validation_file=validation_file,
+        suffix=suffix,
+        n_epochs=n_epochs,
+        seed=seed,
+        base_url=base_url,
+    )
+    if wait:
+        job = openai_ft.wait(job["id"], poll_s, base_url=base_url)
+    print(json.dumps(job, indent=2, default=str))
+
+
+@ft_app.command("status")
+def ft_status(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """A job's state, model name and recent events."""
+    from fireact.train import openai_ft
+
+    print(json.dumps(openai_ft.status(job_id, base_url=base_url), indent=2, default=str))
+
+
+@ft_app.command("cancel")
+def ft_cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Cancel a job."""
+    from fireact.train import openai_ft
+
+    print(json.dumps(openai_ft.cancel(job_id, base_url=base_url), indent=2, default=str))
+
+
+@ft_app.command("list")
+def ft_list(
+    limit: Annotated[int, typer.Option(help="How many jobs.")] = 10,
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Recent fine-tuning jobs."""
+    from fireact.train import openai_ft
+
+    print(json.dumps(openai_ft.list_jobs(limit, base_url=base_url), indent=2, default=str))
 
 
 @app.command()
