@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from fireact.resources import ROOT as PACKAGED_DATA
+
+# The shared data folder beside the checkout; the package ships the same files in the same
+# layout, so tests still run on a checkout without it.
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = _BESIDE if (_BESIDE / "finetune").is_dir() else PACKAGED_DATA
 
 
 @pytest.fixture(autouse=True)
