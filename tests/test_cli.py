@@ -205,3 +205,10 @@ def test_openai_ft_upload_create_status_against_local_server(tmp_path):
         assert job["status"] == "succeeded" and job["fine_tuned_model"].startswith("ft:")
         listed = json.loads(run_cli("openai-ft", "list", *url, env=env).stdout)
         assert [j["id"] for j in listed] == [job["id"]]
+
+
+def test_usage_errors_are_one_line_too():
+    assert_one_line_error(run_cli("scor"), "No such command 'scor'")
+    assert_one_line_error(run_cli("run", "--task", "hotpotqa"), "Missing option '--model'")
+    bad = run_cli("score", "--denominator", "many", "x.jsonl")
+    assert_one_line_error(bad, "Invalid value for '--denominator'")

@@ -344,18 +344,32 @@ def quickstart(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning user errors into one line + exit 2.
+    """Console-script entry point: every error is one line on stderr.
 
-    Usage errors (unknown command, bad option value) are reported by typer with exit code 2.
+    User errors (`FireactError`) and usage errors (unknown command, missing or bad option) exit
+    with code 2, Ctrl-C with 130; ``--debug`` adds the traceback of a user error.
     """
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="fireact")
+        code = app(args=args, prog_name="fireact", standalone_mode=False)
     except FireactError as err:
         if "--debug" in args:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except NoArgsIsHelpError as err:
+        print(err.ctx.get_help() if err.ctx else err.format_message(), file=sys.stderr)
+        sys.exit(2)
+    except ClickException as err:
+        hint = f" (see: {err.ctx.command_path} --help)" if getattr(err, "ctx", None) else ""
+        print(f"error: {err.format_message()}{hint}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
