@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from fireact.agent.episode import Agent, Episode, run_episode
 from fireact.agent.prompts import ALPACA_TEMPLATE, REFLECTION_PROMPT, fewshot_prompt
+from fireact.agent.replay import ReplayTool, split_trajectory
 from fireact.llm.base import Completion
 from fireact.llm.scripted import ScriptedLLM
 from fireact.tasks.base import Example, Task, score_qa, score_strategyqa
@@ -339,38 +340,8 @@ FIREACT_RECORD = {
 }
 
 
-def split_fireact(trajectory: str) -> tuple[list[str], list[str]]:
-    """A FireAct trajectory → (model turns, observations), one turn per Observation line."""
-    turns, observations, current = [], [], []
-    for line in trajectory.splitlines():
-        if line.startswith("Observation: "):
-            turns.append("\n".join(current))
-            observations.append(line.removeprefix("Observation: "))
-            current = []
-        else:
-            current.append(line)
-    return turns, observations
-
-
-class ReplayTool:
-    """Answers each episode's tool calls with the observations it is given, in order."""
-
-    name = "replay"
-    actions = frozenset({"search", "lookup"})
-
-    def __init__(self, observations: Mapping[str, Sequence[str]]):
-        self.observations = {k: list(v) for k, v in observations.items()}
-
-    async def __call__(self, action: str, argument: str, state: ToolState) -> str:
-        state.calls += 1
-        return self.observations[state.episode_id][state.calls - 1]
-
-    async def aclose(self) -> None:
-        pass
-
-
 def test_replaying_a_fireact_trajectory_reproduces_it():
-    turns, observations = split_fireact(FIREACT_RECORD["output"])
+    turns, observations = split_trajectory(FIREACT_RECORD["output"])
     assert observations[-1] == "Episode finished, reward = True"
     gold = turns[-1].split("finish[", 1)[1].rstrip("]")
     example = Example("r0", FIREACT_RECORD["instruction"], gold)

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from fireact.agent import RunOptions, arun, generate, options_from_dict, run
+from fireact.agent.replay import ReplayTool, split_trajectory
 from fireact.agent.runner import TIMING_FIELDS
 from fireact.errors import FireactError
 from tests.conftest import SHARED_DATA
-from tests.test_agent_methods import DictTool, ReplayTool, split_fireact
+from tests.test_agent_methods import DictTool
 
 N = 40
 REPO = Path(__file__).resolve().parents[1]
@@ -355,7 +356,7 @@ def test_replaying_fireacts_hotpotqa_set_reproduces_every_trajectory(tmp_path):
     rows = json.loads(alpaca.read_text())
     turns, observations, questions = {}, {}, []
     for i, row in enumerate(rows):
-        model_turns, obs = split_fireact(row["output"])
+        model_turns, obs = split_trajectory(row["output"])
         gold = model_turns[-1].split("finish[", 1)[1][:-1]
         turns[f"r{i}"], observations[f"r{i}"] = model_turns, obs[:-1]
         questions.append({"_id": f"r{i}", "question": row["instruction"], "answer": gold})
