@@ -212,3 +212,18 @@ def test_usage_errors_are_one_line_too():
     assert_one_line_error(run_cli("run", "--task", "hotpotqa"), "Missing option '--model'")
     bad = run_cli("score", "--denominator", "many", "x.jsonl")
     assert_one_line_error(bad, "Invalid value for '--denominator'")
+
+
+def test_view_and_report_of_a_run(tmp_path):
+    script = write_script(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--task", "hotpotqa", "--end", "2", "--model", f"scripted:{script}"]
+    assert run_cli(*args, "--tool-style", "wiki", "--out", str(out)).returncode == 0
+    viewed = run_cli("view", str(out))
+    assert viewed.returncode == 0, viewed.stderr
+    assert (out / "view.html").read_text().count("Scott Derrickson") >= 1
+    reported = run_cli("report", str(out), "--out", str(tmp_path / "rep"))
+    assert reported.returncode == 0, reported.stderr
+    rows = json.loads((tmp_path / "rep" / "compare.json").read_text())["runs"]
+    assert (rows[0]["n"], rows[0]["em"]) == (2, 1.0)
+    assert (tmp_path / "rep" / "em.png").stat().st_size > 1000

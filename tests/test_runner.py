@@ -80,6 +80,9 @@ def without_timings(rows: list[dict]) -> list[dict]:
         row["tool_calls"] = [
             {k: v for k, v in c.items() if k != "latency_s"} for c in row["tool_calls"]
         ]
+        row["step_stats"] = [
+            {k: v for k, v in s.items() if k not in TIMING_FIELDS} for s in row["step_stats"]
+        ]
         clean.append(row)
     return sorted(clean, key=lambda r: r["id"])
 
@@ -125,12 +128,14 @@ def test_record_schema_and_rules_in_the_file(tmp_path):
     expected = {
         "id", "task", "split", "method", "format", "model", "question", "gold", "prediction",
         "finished", "reward", "em", "f1", "steps", "trajectory", "messages", "tool_calls",
-        "llm_calls", "reasks", "prompt_tokens", "completion_tokens", "cost_usd", "llm_latency_s",
+        "step_stats", "llm_calls", "reasks", "prompt_tokens", "completion_tokens", "cost_usd", "llm_latency_s",
         "tool_latency_s", "wall_s", "tries", "reflections", "attempts", "error",
     }  # fmt: skip
     assert set(by_id["e0"]) == expected
     assert by_id["e0"]["task"] == "hotpotqa" and by_id["e0"]["split"] == "questions"
     assert set(by_id["e0"]["tool_calls"][0]) == {"action", "argument", "observation", "latency_s"}
+    assert len(by_id["e0"]["step_stats"]) == by_id["e0"]["steps"]
+    assert sum(s["llm_calls"] for s in by_id["e0"]["step_stats"]) == by_id["e0"]["llm_calls"]
 
 
 def test_summary_and_config_files(tmp_path):

@@ -330,6 +330,45 @@ def ft_list(
 
 
 @app.command()
+def view(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (with episodes.jsonl).")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default: RUN/view.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page to browse a run's episodes."""
+    from fireact.report.view import write_view
+
+    print(write_view(run_dir, out_file))
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table and plots.")],
+) -> None:
+    """Compare runs side by side: a table (JSON + Markdown) and PNG plots."""
+    from fireact.report.compare import compare_runs
+
+    result = compare_runs(run_dirs, out_dir)
+    table = Table("run", "n", "EM", "F1", "steps", "unfinished", "tokens/ep", "$/ep", "s/ep")
+    for row in result["runs"]:
+        table.add_row(
+            str(row["run"]),
+            str(row["n"]),
+            f"{100 * row['em']:.1f}",
+            f"{100 * row['f1']:.1f}",
+            f"{row['mean_steps']:.2f}",
+            f"{100 * row['unfinished_rate']:.1f}%",
+            f"{row['tokens_per_episode']:.0f}",
+            f"{row['cost_per_episode']:.5f}",
+            f"{row['time_per_episode_s']:.2f}",
+        )
+    out.print(table)
+    out.print(f"written: {', '.join(str(p) for p in result['files'].values())}")
+
+
+@app.command()
 def quickstart(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write outputs.")] = Path(
         "runs/quickstart"

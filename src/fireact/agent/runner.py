@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fireact.agent.episode import Agent, Episode, run_episode
+from fireact.agent.episode import Agent, Episode, Step, run_episode
 from fireact.agent.prompts import fewshot_prompt, user_prompt
 from fireact.agent.tools_setup import build_tool, tool_style
 from fireact.errors import FireactError
@@ -288,6 +288,18 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ records and summary
 
 
+def step_stats(step: Step) -> dict[str, Any]:
+    """What one step cost: model calls, tokens, dollars and the time of its model/tool calls."""
+    return {
+        "llm_calls": step.llm_calls,
+        "prompt_tokens": step.prompt_tokens,
+        "completion_tokens": step.completion_tokens,
+        "cost_usd": step.cost_usd,
+        "llm_latency_s": step.llm_latency_s,
+        "tool_latency_s": step.tool_latency_s,
+    }
+
+
 def to_record(ep: Episode, task: Task, options: RunOptions, wall_s: float) -> dict[str, Any]:
     """The JSONL record of one finished episode (schema in the module doc)."""
     return {
@@ -308,6 +320,7 @@ def to_record(ep: Episode, task: Task, options: RunOptions, wall_s: float) -> di
         "trajectory": ep.trajectory,
         "messages": ep.messages,
         "tool_calls": ep.tool_calls,
+        "step_stats": [step_stats(step) for step in ep.steps],
         "llm_calls": ep.llm_calls,
         "reasks": ep.reasks,
         "prompt_tokens": ep.prompt_tokens,
