@@ -398,6 +398,12 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # a path the user gave that cannot be read or written
+        if "--debug" in args:
+            traceback.print_exc()
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        sys.exit(2)
     except NoArgsIsHelpError as err:
         print(err.ctx.get_help() if err.ctx else err.format_message(), file=sys.stderr)
         sys.exit(2)

@@ -218,7 +218,15 @@ def prepare_out(options: RunOptions) -> Path:
             )
         else:
             check_resume_config(out, options)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise FireactError(
+            f"out: cannot write to {out} ({err.strerror}); pick another folder"
+        ) from None
     return out
 
 
