@@ -6,7 +6,6 @@ traceback as well. Ctrl-C exits with 130.
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import traceback
@@ -126,55 +125,65 @@ def search(
     print(asyncio.run(tool("search", query, ToolState())))
 
 
-def run_agent(
-    task: Annotated[str, typer.Option(help="hotpotqa | bamboogle | strategyqa | mmlu.")],
-    model: Annotated[str, typer.Option(help="openai:MODEL | hf:PATH[:ADAPTER] | scripted:FILE.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Run folder (episodes.jsonl etc.).")],
-    split: Annotated[str | None, typer.Option(help="Split (default: the task's).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Your own file in the task's format.")] = None,
-    subject: Annotated[str | None, typer.Option(help="MMLU subject.")] = None,
-    start: Annotated[int | None, typer.Option(help="First episode (after shuffling).")] = None,
-    end: Annotated[int | None, typer.Option(help="End episode, exclusive.")] = None,
-    random: Annotated[
-        bool, typer.Option("--random", help="Shuffle with Random(233) first (the paper).")
-    ] = False,
-    method: Annotated[str | None, typer.Option(help="react | cot | io | reflexion.")] = None,
-    format: Annotated[str | None, typer.Option(help="fewshot | alpaca | chat.")] = None,
-    prompt: Annotated[Path | None, typer.Option(help="Your own few-shot prompt file.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server, e.g. a vLLM server.")
-    ] = None,
-    tool: Annotated[str | None, typer.Option(help="local | serpapi | wikipedia.")] = None,
-    index: Annotated[Path | None, typer.Option(help="Local index folder.")] = None,
-    tool_style: Annotated[str | None, typer.Option(help="google | wiki.")] = None,
-    noise: Annotated[
-        str | None,
-        typer.Option(help='Noisy search: off | none (observation "None") | random.'),
-    ] = None,
-    noise_p: Annotated[float | None, typer.Option(help="Probability of a noisy search.")] = None,
-    cache: Annotated[str | None, typer.Option(help="Tool cache: auto | none | FILE.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Episodes in flight.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Step cap per episode.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Tokens per model call.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    reflexion_tries: Annotated[int | None, typer.Option(help="Reflexion tries.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed (noise).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip episodes already done.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run.")] = False,
-    keep: Annotated[
-        str | None, typer.Option(help="generate: keep success (default) | all.")
-    ] = None,
-) -> None:
-    """Run the agent over a task's episodes: one JSON line per episode, then a summary."""
-    _agent_command(locals(), generate=False)
+def agent_command(generate: bool):  # noqa: ANN201 - a typer command
+    """The `run` / `generate` command: the same options, `generate` keeps trajectories."""
 
+    def command(
+        task: Annotated[str, typer.Option(help="hotpotqa | bamboogle | strategyqa | mmlu.")],
+        model: Annotated[
+            str, typer.Option(help="openai:MODEL | hf:PATH[:ADAPTER] | scripted:FILE.")
+        ],
+        out_dir: Annotated[Path, typer.Option("--out", help="Run folder (episodes.jsonl etc.).")],
+        split: Annotated[str | None, typer.Option(help="Split (default: the task's).")] = None,
+        data: Annotated[
+            Path | None, typer.Option(help="Your own file in the task's format.")
+        ] = None,
+        subject: Annotated[str | None, typer.Option(help="MMLU subject.")] = None,
+        start: Annotated[int | None, typer.Option(help="First episode (after shuffling).")] = None,
+        end: Annotated[int | None, typer.Option(help="End episode, exclusive.")] = None,
+        random: Annotated[
+            bool, typer.Option("--random", help="Shuffle with Random(233) first (the paper).")
+        ] = False,
+        method: Annotated[str | None, typer.Option(help="react | cot | io | reflexion.")] = None,
+        format: Annotated[str | None, typer.Option(help="fewshot | alpaca | chat.")] = None,
+        prompt: Annotated[Path | None, typer.Option(help="Your own few-shot prompt file.")] = None,
+        base_url: Annotated[
+            str | None, typer.Option(help="OpenAI-compatible server, e.g. a vLLM server.")
+        ] = None,
+        tool: Annotated[str | None, typer.Option(help="local | serpapi | wikipedia.")] = None,
+        index: Annotated[Path | None, typer.Option(help="Local index folder.")] = None,
+        tool_style: Annotated[str | None, typer.Option(help="google | wiki.")] = None,
+        noise: Annotated[
+            str | None,
+            typer.Option(help='Noisy search: off | none (observation "None") | random.'),
+        ] = None,
+        noise_p: Annotated[
+            float | None, typer.Option(help="Probability of a noisy search.")
+        ] = None,
+        cache: Annotated[str | None, typer.Option(help="Tool cache: auto | none | FILE.")] = None,
+        concurrency: Annotated[int | None, typer.Option(help="Episodes in flight.")] = None,
+        max_steps: Annotated[int | None, typer.Option(help="Step cap per episode.")] = None,
+        max_tokens: Annotated[int | None, typer.Option(help="Tokens per model call.")] = None,
+        temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+        reflexion_tries: Annotated[int | None, typer.Option(help="Reflexion tries.")] = None,
+        seed: Annotated[int | None, typer.Option(help="Seed (noise).")] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Skip episodes already done.")
+        ] = False,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run.")] = False,
+        keep: Annotated[
+            str | None, typer.Option(help="generate: keep success (default) | all.")
+        ] = None,
+    ) -> None:
+        values = {k: v for k, v in locals().items() if k != "generate"}
+        _agent_command(values, generate=generate)
 
-def generate_data(**values) -> None:  # noqa: ANN003 - same options as `run`
-    """Run the agent and keep the successful trajectories as training data."""
-    _agent_command(values, generate=True)
-
-
-generate_data.__signature__ = inspect.signature(run_agent)  # type: ignore[attr-defined]
+    command.__doc__ = (
+        "Run the agent and keep its successful trajectories as training data."
+        if generate
+        else "Run the agent over a task's episodes: one JSON line per episode, then a summary."
+    )
+    return command
 
 
 def _agent_command(values: dict, *, generate: bool) -> None:
@@ -192,8 +201,8 @@ def _agent_command(values: dict, *, generate: bool) -> None:
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
 
 
-app.command("run")(run_agent)
-app.command("generate")(generate_data)
+app.command("run")(agent_command(generate=False))
+app.command("generate")(agent_command(generate=True))
 
 
 @app.command()
