@@ -164,6 +164,15 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         concurrency: Annotated[int | None, typer.Option(help="Episodes in flight.")] = None,
         max_steps: Annotated[int | None, typer.Option(help="Step cap per episode.")] = None,
         max_tokens: Annotated[int | None, typer.Option(help="Tokens per model call.")] = None,
+        llm_timeout: Annotated[
+            float | None, typer.Option(help="Seconds per API request (default 120).")
+        ] = None,
+        llm_retries: Annotated[
+            int | None, typer.Option(help="Retries on 429/5xx/timeouts/resets (default 6).")
+        ] = None,
+        retry_delay: Annotated[
+            float | None, typer.Option(help="First retry backoff in seconds (default 1).")
+        ] = None,
         temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
         reflexion_tries: Annotated[int | None, typer.Option(help="Reflexion tries.")] = None,
         seed: Annotated[int | None, typer.Option(help="Seed (noise).")] = None,

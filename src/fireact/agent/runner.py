@@ -91,6 +91,9 @@ class RunOptions(BaseModel):
     max_steps: int = Field(11, ge=1)
     max_reasks: int = Field(5, ge=0)
     max_tokens: int = Field(256, ge=1)
+    llm_timeout: float = Field(120.0, gt=0)  # openai backend: seconds per request
+    llm_retries: int = Field(6, ge=0)  # openai backend: retries on 429 / 5xx / timeouts / resets
+    retry_delay: float = Field(1.0, ge=0)  # openai backend: first backoff, doubled per retry
     temperature: float = Field(0.0, ge=0.0)
     out: Path
     resume: bool = False
@@ -425,6 +428,9 @@ def build_llm(options: RunOptions) -> LLM:
     extra: dict[str, Any] = {}
     if options.model.startswith("openai:"):
         extra["max_concurrency"] = options.concurrency
+        extra["timeout"] = options.llm_timeout
+        extra["max_retries"] = options.llm_retries
+        extra["retry_base_delay"] = options.retry_delay
         if options.base_url:
             extra["base_url"] = options.base_url
     return load_llm(options.model, **extra)

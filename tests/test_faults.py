@@ -1,0 +1,132 @@
+"""Faults end to end through the CLI: a flaky model server, Ctrl-C, kill -9 — nothing is lost,
+nothing is duplicated, and results equal a fault-free run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import run_cli
+from tests.openai_server import FAULT_KINDS, OpenAIServer
+
+N = 16
+TIMINGS = ("wall_s", "llm_latency_s", "tool_latency_s", "latency_s")
+
+
+def teacher(request) -> str:
+    """Search the question's first two words, then answer with the third: a function of the
+    request alone, so retries and reorderings cannot change what an episode sees."""
+    tail = request.text.rsplit("\n\n", 1)[-1]
+    words = tail.split()
+    if "Observation:" in tail:
+        return f" I have it.\nAction: finish[{words[2]}]"
+    return f" I should search.\nAction: search[{' '.join(words[:2])}]"
+
+
+def questions(tmp_path: Path) -> Path:
+    """N questions whose third word is the teacher's answer; half of them have it as gold."""
+    rows = [
+        {
+            "_id": f"q{i}",
+            "question": f"Who is answer{i} here?",
+            "answer": f"answer{i}" if i % 2 else "x",
+        }
+        for i in range(N)
+    ]
+    path = tmp_path / "questions.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def cli_args(base_url: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "--task", "hotpotqa", "--data", str(questions(out.parent)), "--model", "openai:gpt-4",
+        "--base-url", base_url, "--tool-style", "wiki", "--concurrency", "8",
+        "--llm-timeout", "1", "--retry-delay", "0.02", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def strip(value):
+    """A record without its timings (they differ from run to run)."""
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
+
+
+def records_in(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return sorted((strip(r) for r in rows), key=lambda r: r["id"])
+
+
+def records(out: Path) -> list[dict]:
+    return records_in(out / "episodes.jsonl")
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_twenty_percent_faults_change_nothing(tmp_path, command):
+    with OpenAIServer(teacher) as clean:
+        ok = run_cli(command, *cli_args(clean.base_url, tmp_path / "clean"))
+    assert ok.returncode == 0, ok.stderr
+    with OpenAIServer(teacher, fault_rate=0.2, fault_kinds=FAULT_KINDS, hang_s=1.5, seed=7) as bad:
+        flaky = run_cli(command, *cli_args(bad.base_url, tmp_path / "flaky"))
+        faults = len(bad.faults)
+    assert flaky.returncode == 0, flaky.stderr
+    assert faults >= 3  # the server really misbehaved
+    assert records(tmp_path / "flaky") == records(tmp_path / "clean")
+    assert len(records(tmp_path / "clean")) == N
+    if command == "generate":
+        kept = [records_in(tmp_path / name / "trajectories.jsonl") for name in ("clean", "flaky")]
+        assert kept[0] == kept[1] and len(kept[0]) == N // 2
+
+
+def start_slow_run(base_url: str, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = cli_args(base_url, out)
+    args[args.index("8")] = "2"  # concurrency 2: the run takes a while
+    return subprocess.Popen(
+        [sys.executable, "-m", "fireact", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for_lines(path: Path, n: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and path.read_text().count("\n") >= n:
+            return path.read_text().count("\n")
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never reached {n} lines")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
+    out = tmp_path / "run"
+    with OpenAIServer(teacher, latency=0.05) as server:
+        proc = start_slow_run(server.base_url, out)
+        wait_for_lines(out / "episodes.jsonl", 3)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130, stderr
+            assert "Traceback" not in stderr
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        before = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+        assert 3 <= len(before) < N
+        resumed = run_cli("run", *cli_args(server.base_url, out, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    ids = [r["id"] for r in records(out)]
+    assert len(ids) == N and len(set(ids)) == N
+    assert json.loads((out / "summary.json").read_text())["n"] == N
