@@ -31,7 +31,11 @@ read-only searcher; per-episode state lives in `ToolState`.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fireact.errors import FireactError
 from fireact.tools.base import ToolState, lookup, open_page
@@ -53,6 +57,8 @@ WINDOW_WEIGHT = 1.0  # weight of the window's term coverage against the relative
 MAX_WINDOW = 3  # sentences in a snippet
 SNIPPET_CHARS = 300
 EMPTY_QUERY = "Empty search query: put an entity or a question inside search[...]."
+_R = TypeVar("_R")
+CACHE_SIZE = 4096  # recent queries whose result is kept (episodes repeat searches)
 
 
 class LocalSearch:
@@ -62,7 +68,9 @@ class LocalSearch:
     name = "local"
     actions = frozenset({"search", "lookup"})
 
-    def __init__(self, index_dir: Path | None = None, style: str = "wiki") -> None:
+    def __init__(
+        self, index_dir: Path | None = None, style: str = "wiki", cache_size: int = CACHE_SIZE
+    ) -> None:
         if style not in STYLES:
             raise FireactError(f"unknown search style {style!r}; use one of {', '.join(STYLES)}")
         self.style = style
@@ -70,10 +78,15 @@ class LocalSearch:
         # tells styles and index builds apart, e.g. for CachedTool(tool, namespace=...)
         built = self.index.meta.get("built_at", "")
         self.namespace = f"local-{style}:{self.index.directory.resolve()}@{built}"
+        # LRU of query -> find_page / best_passage result (the index never changes once open)
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache_size = max(0, cache_size)
+        self._cache_lock = threading.Lock()
 
     async def __call__(self, action: str, argument: str, state: ToolState) -> str:
-        # Inline, not in a thread: a search takes well under a millisecond on the default index
-        # (0.5 ms p50 on a synthetic 1M-paragraph index), less than a thread hop costs.
+        # Inline, not in a thread: a search takes well under a millisecond on the default index,
+        # less than a thread hop costs (a question takes ~2-3 ms p50 on a synthetic 1M-paragraph
+        # index, entities ~0.02 ms: benchmarks/search_bench.py).
         return self.call(action, argument, state)
 
     async def aclose(self) -> None:
@@ -89,12 +102,27 @@ class LocalSearch:
         if not query:
             return EMPTY_QUERY
         if self.style == "google":
-            found = self.best_passage(query)
+            found = self._cached(query, self.best_passage)
             return found[1] if found else f"No results found for {query}."
-        page = self.find_page(query)
+        page = self._cached(query, self.find_page)
         if isinstance(page, Hit):
             return open_page(state, page.sentences)
         return f"Could not find [{query}]. Similar: {page}."
+
+    def _cached(self, query: str, find: Callable[[str], _R]) -> _R:
+        """``find(query)``, remembered for the last `cache_size` distinct queries."""
+        if not self._cache_size:
+            return find(query)
+        with self._cache_lock:
+            if query in self._cache:
+                self._cache.move_to_end(query)
+                return self._cache[query]
+        result = find(query)
+        with self._cache_lock:
+            self._cache[query] = result
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result
 
     # ------------------------------------------------------------ wiki style
 
@@ -127,8 +155,7 @@ class LocalSearch:
         total = sum(weights.values()) or 1.0
         best: tuple[float, str, str] | None = None
         for hit in hits:
-            title_terms = set(INDEX_ANALYZER.analyze(hit.title))
-            coverage, passage = _best_window(hit.sentences, weights, title_terms)
+            coverage, passage = _best_window(hit.title, hit.sentences, weights)
             score = hit.score / hits[0].score + WINDOW_WEIGHT * coverage / total
             if best is None or score > best[0]:
                 best = (score, hit.title, passage)
@@ -140,13 +167,11 @@ def _unqualified(title: str) -> str:
     return re.sub(r"\s*\([^()]*\)\s*$", "", title)
 
 
-def _best_window(
-    sentences: list[str], weights: dict[str, float], title_terms: set[str]
-) -> tuple[float, str]:
+def _best_window(title: str, sentences: list[str], weights: dict[str, float]) -> tuple[float, str]:
     """The best run of 1-3 consecutive sentences: the most query weight covered (counting the
     title's terms), then the earliest, then the shortest. Returns (covered weight, snippet)."""
     sentences = [s.strip() for s in sentences if s.strip()]
-    terms = [set(INDEX_ANALYZER.analyze(s)) for s in sentences]
+    title_terms, *terms = _terms_of([title, *sentences])
     best = (-1.0, "")
     for start in range(len(sentences)):
         covered = set(title_terms)
@@ -161,6 +186,26 @@ def _best_window(
             if gain > best[0]:
                 best = (gain, text)
     return best[0], _shorten(best[1])
+
+
+# Joins texts so that one `analyze` call gives each text's terms: the analyzer splits words at
+# non-alphanumerics and filters word by word, so a text's terms do not depend on its neighbours.
+_SEPARATOR = "fireactseparatorqqz"
+_SEPARATOR_TERM = INDEX_ANALYZER.analyze(_SEPARATOR)[0]
+
+
+def _terms_of(texts: list[str]) -> list[set[str]]:
+    """The index terms of each text, as ``[set(INDEX_ANALYZER.analyze(t)) for t in texts]``,
+    in one analyzer call (one call per text if a text itself contains the separator word)."""
+    out: list[set[str]] = [set()]
+    for term in INDEX_ANALYZER.analyze(f" {_SEPARATOR} ".join(texts)):
+        if term == _SEPARATOR_TERM:
+            out.append(set())
+        else:
+            out[-1].add(term)
+    if len(out) != len(texts):
+        return [set(INDEX_ANALYZER.analyze(t)) for t in texts]
+    return out
 
 
 def _shorten(text: str) -> str:

@@ -238,7 +238,9 @@ def build_index(
     if out.exists() and not out.is_dir():
         raise FireactError(f"{out}: exists and is not a directory; choose another index path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FireactError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
+        raise FireactError(
+            f"{out}: already exists and is not empty; pass --overwrite to replace it"
+        )
     for src in sources:
         if not src.is_file():
             raise FireactError(f"{src}: no such file; give a HotpotQA JSON or title/text JSONL")
