@@ -29,8 +29,9 @@ Systems (same server, same tool, same `OpenAILLM` client):
   tool calls of the step in a thread pool (another wait). Its 300 requests/minute limiter is
   DISABLED (it would only slow it further); the thread pool has 64 workers (FireAct's default
   ``ThreadPoolExecutor()`` would have min(32, cores + 4) = 6 here, slower again).
-* ``ours+hedge``: `HedgedOpenAILLM`, our runner with a duplicate request sent when a call has not
-  answered after the ``--hedge-quantile`` of the latency distribution; first answer wins.
+* ``ours+hedge``: our runner with `OpenAILLM(hedge_after_s=...)`: a duplicate request sent when a
+  call has not answered after the ``--hedge-quantile`` of the latency distribution; first answer
+  wins.
 
 Episode latency (p50 / p99) is an episode's own wall time in our runner, and the time from the
 run's start to the episode's end in the lockstep baseline (where all episodes start together).
@@ -72,7 +73,7 @@ from common import format_table, run_info, write_results  # noqa: E402
 from fireact.agent.parse import parse_action, parse_turn  # noqa: E402
 from fireact.agent.prompts import ALPACA_TEMPLATE  # noqa: E402
 from fireact.agent.runner import RunOptions, arun  # noqa: E402
-from fireact.llm.openai_backend import OpenAILLM  # noqa: E402
+from fireact.llm.openai_backend import HEDGE_HEADER, OpenAILLM  # noqa: E402
 from fireact.resources import resource  # noqa: E402
 from fireact.tasks import load_task  # noqa: E402
 from fireact.tools.base import ToolState  # noqa: E402
@@ -82,7 +83,6 @@ MODEL = "replay"
 LLM_MEDIAN_S, LLM_SIGMA, TOOL_S = 0.8, 1.0, 0.2
 MAX_TOKENS = 64
 OBSERVATION_STOP = ["\nObservation:"]
-HEDGE_USER = "hedge"  # the `user` field that marks a hedged duplicate request
 LOCKSTEP_CHUNK, LOCKSTEP_IN_FLIGHT, LOCKSTEP_TOOL_WORKERS = 200, 64, 64
 TARGETS = {"concurrency": 64, "episodes": 2000, "pct_bound": 80.0, "x_a": 30.0, "x_b": 1.5}
 PASSAGE = (
@@ -205,7 +205,7 @@ def serve(workload: Workload) -> None:
             text = _request_text(api, body)
             question, step = parse_prompt(text)
             key = (question, step)
-            if body.get("user") == HEDGE_USER:  # duplicates the latest attempt, own latency
+            if request.headers.get(HEDGE_HEADER):  # duplicates the latest attempt, own latency
                 attempt = max(self.seen[key] - 1, 0)
                 delay = workload.llm_s(question, step, self.hedges[key], hedge=True)
                 self.hedges[key] += 1
@@ -267,7 +267,7 @@ class ServerProcess:
             self.proc.wait()
 
 
-# ---------------------------------------------------------------- the tool and the hedged model
+# ---------------------------------------------------------------- the tool
 
 
 class SleepSearch:
@@ -293,49 +293,6 @@ class SleepSearch:
         """Nothing to release."""
 
 
-class HedgedOpenAILLM(OpenAILLM):
-    """`OpenAILLM` that sends one duplicate request when a call is slower than `hedge_after_s`.
-
-    The first answer wins and the other request is cancelled. The duplicate shares the
-    original's concurrency slot (so up to 2x `max_concurrency` requests may be in flight).
-    """
-
-    def __init__(self, model: str, *, hedge_after_s: float, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self.hedge_after_s = hedge_after_s
-        self.hedged = 0
-
-    async def _completions(
-        self, prompt: str, stop: list[str] | None, max_tokens: int, temp: float
-    ) -> tuple[str, Any, str | None]:
-        client = self.client
-
-        def create(user: str | None) -> asyncio.Task[Any]:
-            extra = {"user": user} if user else {}
-            call = client.completions.create(
-                model=self.model,
-                prompt=prompt,
-                stop=stop[:4] if stop else None,
-                max_tokens=max_tokens,
-                temperature=temp,
-                **extra,
-            )
-            return asyncio.ensure_future(call)
-
-        async with self._semaphore:
-            tasks = {create(None)}
-            done, _ = await asyncio.wait(tasks, timeout=self.hedge_after_s)
-            if not done:
-                self.hedged += 1
-                tasks.add(create(HEDGE_USER))
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks - done:
-                task.cancel()
-            response = done.pop().result()
-        choice = response.choices[0]
-        return choice.text or "", response.usage, choice.finish_reason
-
-
 # ---------------------------------------------------------------- the systems
 
 
@@ -343,11 +300,11 @@ async def run_ours(
     n: int, concurrency: int, server: ServerProcess, workload: Workload, hedge_after_s: float | None
 ) -> dict[str, Any]:
     """Our runner on the first `n` dev questions; per-episode latencies from the JSONL."""
-    kwargs: dict[str, Any] = {"base_url": server.base_url, "max_concurrency": concurrency}
-    llm = (
-        HedgedOpenAILLM(MODEL, hedge_after_s=hedge_after_s, **kwargs)
-        if hedge_after_s is not None
-        else OpenAILLM(MODEL, **kwargs)
+    llm = OpenAILLM(
+        MODEL,
+        base_url=server.base_url,
+        max_concurrency=concurrency,
+        hedge_after_s=hedge_after_s,
     )
     tool = SleepSearch(workload.tool_s)
     with tempfile.TemporaryDirectory(prefix="rollout-") as tmp:
@@ -373,7 +330,7 @@ async def run_ours(
         "tool_calls": sum(len(r["tool_calls"]) for r in records),
         "episode_s": [r["wall_s"] for r in records],
         "summary_episodes_per_s": summary["episodes_per_s"],
-        "hedged_calls": getattr(llm, "hedged", None),
+        "hedged_calls": llm.hedges if hedge_after_s is not None else None,
     }
 
 

@@ -5,7 +5,8 @@ in a background thread, answers with scripted outputs, applies `stop` and `max_t
 usage as whitespace-token counts, and can misbehave on purpose: a seeded share of requests (and first, any faults
 listed in `fault_schedule`) gets a 429 (with Retry-After), a 500, a 503, a hang past the
 client's timeout, or a dropped connection.
-Optional latency is fixed or lognormal. Every request is recorded, and the maximum number of
+Optional latency is fixed, lognormal, or per request (a callable given the `ScriptRequest`, whose
+`index` and `headers` tell requests apart). Every request is recorded, and the maximum number of
 requests in flight is tracked.
 
     with OpenAIServer({"Paris": ["Thought: ...\\nAction: finish[Paris]"]}) as server:
@@ -45,6 +46,8 @@ class ScriptRequest:
     model: str
     text: str  # the prompt, or the message contents joined by newlines
     body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)  # HTTP headers (case-insensitive)
+    index: int = 0  # arrival order of the request (0 for the first one the server saw)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class RecordedRequest:
     body: dict[str, Any]
     arrived: float  # time.monotonic() on arrival
     outcome: str = ""  # "ok", a fault kind, or "error"
+    index: int = 0  # arrival order (0 for the first request the server saw)
 
 
 def whitespace_tokens(text: str) -> int:
@@ -95,7 +99,8 @@ class OpenAIServer:
     seed: int = 0
     retry_after: float | None = 0.01  # seconds sent with 429s (None: no header)
     hang_s: float = 2.0  # how long a "timeout" fault hangs (make it > the client timeout)
-    latency: float | tuple[float, float] | None = None  # seconds, or (median_s, sigma) lognormal
+    # seconds, (median_s, sigma) lognormal, or a callable: seconds for this request
+    latency: float | tuple[float, float] | Callable[[ScriptRequest], float] | None = None
     extra_routes: list[web.RouteDef] = field(default_factory=list)
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
@@ -106,6 +111,7 @@ class OpenAIServer:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._served: Counter[str] = Counter()
+        self._arrivals = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -176,7 +182,8 @@ class OpenAIServer:
 
     async def _generate(self, request: web.Request, api: str) -> web.StreamResponse:
         body = await request.json()
-        record = RecordedRequest(request.path, body, time.monotonic())
+        record = RecordedRequest(request.path, body, time.monotonic(), index=self._arrivals)
+        self._arrivals += 1
         self.requests.append(record)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -192,18 +199,19 @@ class OpenAIServer:
         if (denied := self._check_auth(request)) is not None:
             record.outcome = "error"
             return denied
-        await self._sleep_latency()
+        model = body.get("model", "")
+        text = _request_text(api, body)
+        script = ScriptRequest(api, model, text, body, request.headers, record.index)
+        await self._sleep_latency(script)
         fault = self._draw_fault()
         if fault is not None:
             record.outcome = fault
             self.faults[fault] += 1
             return await self._fault_response(request, fault)
-        model = body.get("model", "")
         if model not in self.models:
             record.outcome = "error"
             return _error(404, f"The model `{model}` does not exist", "model_not_found")
-        text = _request_text(api, body)
-        output = self._script(ScriptRequest(api, model, text, body))
+        output = self._script(script)
         if output is None:
             record.outcome = "error"
             return _error(400, "no scripted output for this request", "script_missing")
@@ -217,10 +225,12 @@ class OpenAIServer:
             return None
         return _error(401, "Incorrect API key provided", "invalid_api_key")
 
-    async def _sleep_latency(self) -> None:
+    async def _sleep_latency(self, request: ScriptRequest | None = None) -> None:
         if self.latency is None:
             return
-        if isinstance(self.latency, tuple):
+        if callable(self.latency):
+            delay = self.latency(request) if request is not None else 0.0
+        elif isinstance(self.latency, tuple):
             median, sigma = self.latency
             delay = self._rng.lognormvariate(math.log(median), sigma)
         else:

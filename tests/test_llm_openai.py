@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import pytest
-from openai_server import OpenAIServer
+from openai_server import OpenAIServer, ScriptRequest
 
 from fireact.errors import FireactError
 from fireact.llm import LLMError, load_llm
-from fireact.llm.openai_backend import OpenAILLM
+from fireact.llm.openai_backend import HEDGE_HEADER, OpenAILLM, quantile
 from fireact.llm.prices import Price, cost_usd, lookup_price, price_table
 
 STOP = ["\nObservation:"]
@@ -260,3 +260,184 @@ def test_server_latency_is_lognormal_when_asked() -> None:
         start = time.perf_counter()
         out = run(complete_and_close(llm, "q"))
     assert out.text == "x" and time.perf_counter() - start > 0.005
+
+
+# -- hedged requests ------------------------------------------------------------------------
+
+MESSAGES = [{"role": "user", "content": "q"}]
+
+
+class Latency:
+    """Per-request server latency by arrival order (`slow`: index -> seconds, else `fast_s`);
+    it also notes which requests carried the hedge header."""
+
+    def __init__(self, slow: dict[int, float], fast_s: float = 0.01) -> None:
+        self.slow, self.fast_s = slow, fast_s
+        self.hedge_flags: dict[int, bool] = {}
+
+    def __call__(self, request: ScriptRequest) -> float:
+        self.hedge_flags[request.index] = request.headers.get(HEDGE_HEADER) == "1"
+        return self.slow.get(request.index, self.fast_s)
+
+
+async def timed_complete(llm: OpenAILLM, prompt, **kwargs):
+    start = time.perf_counter()
+    try:
+        out = await llm.complete(prompt, **kwargs)
+        return out, time.perf_counter() - start
+    finally:
+        await llm.aclose()
+
+
+@pytest.mark.parametrize("prompt", ["q", MESSAGES], ids=["completions", "chat"])
+def test_a_slow_first_attempt_is_beaten_by_its_hedge(prompt) -> None:
+    latency = Latency({0: 2.0})
+    with OpenAIServer({"q": "a b c"}, latency=latency) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, hedge_after_s=0.1)
+        out, wall = run(timed_complete(llm, prompt))
+        assert len(server.requests) == 2
+    assert out.text == "a b c" and out.completion_tokens == 3  # the winner's usage only
+    assert (llm.hedges, llm.hedge_wins, llm.retries) == (1, 1, 0)
+    assert latency.hedge_flags == {0: False, 1: True}
+    assert 0.1 <= wall < 1.0  # well below the slow attempt's 2 s
+
+
+def test_no_hedging_when_responses_are_fast() -> None:
+    with OpenAIServer({"q": "fast"}, latency=0.01) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, hedge_after_s=0.5)
+
+        async def ten() -> list[str]:
+            try:
+                return [(await llm.complete("q")).text for _ in range(10)]
+            finally:
+                await llm.aclose()
+
+        assert run(ten()) == ["fast"] * 10
+        assert len(server.requests) == 10
+    assert (llm.hedges, llm.hedge_wins) == (0, 0)
+
+
+def test_hedging_is_off_by_default() -> None:
+    with OpenAIServer({"q": "slow"}, latency=Latency({0: 0.3})) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url)
+        out, wall = run(timed_complete(llm, "q"))
+        assert len(server.requests) == 1
+    assert llm.hedge_after_s is None and llm.hedge_threshold_s() is None
+    assert out.text == "slow" and wall >= 0.3 and llm.hedges == 0
+
+
+def test_a_failing_first_attempt_waits_for_its_hedge_without_a_retry() -> None:
+    # the original fails (500 after 0.2 s) while its hedge (sent at 0.05 s) is still running
+    latency = Latency({0: 0.2, 1: 0.4})
+    with OpenAIServer({"q": "saved"}, latency=latency, fault_schedule=["500"]) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, hedge_after_s=0.05)
+        out, _ = run(timed_complete(llm, "q"))
+        outcomes = [r.outcome for r in server.requests]
+    assert out.text == "saved" and outcomes == ["500", "ok"]
+    assert (llm.hedges, llm.hedge_wins, llm.retries) == (1, 1, 0)
+
+
+def test_a_failing_hedge_leaves_the_original_to_answer() -> None:
+    latency = Latency({0: 0.3})  # the hedge (fast) draws the scheduled 500 first
+    with OpenAIServer({"q": "original"}, latency=latency, fault_schedule=["500"]) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, hedge_after_s=0.05)
+        out, _ = run(timed_complete(llm, "q"))
+        outcomes = sorted(r.outcome for r in server.requests)
+    assert out.text == "original" and outcomes == ["500", "ok"]
+    assert (llm.hedges, llm.hedge_wins, llm.retries) == (1, 0, 0)
+
+
+def test_when_both_fail_the_retry_logic_takes_over() -> None:
+    latency = Latency({0: 0.2, 1: 0.05})  # the retry (request 2) is fast: no hedge
+    with OpenAIServer({"q": "third"}, latency=latency, fault_schedule=["500", "503"]) as server:
+        llm = OpenAILLM(
+            "gpt-4", base_url=server.base_url, hedge_after_s=0.1, retry_base_delay=0.001
+        )
+        out, _ = run(timed_complete(llm, "q"))
+        outcomes = [r.outcome for r in server.requests]
+    assert out.text == "third" and outcomes == ["503", "500", "ok"]
+    assert (llm.hedges, llm.hedge_wins, llm.retries) == (1, 0, 1)
+
+
+def test_hedges_stay_in_their_originals_slots() -> None:
+    def latency(request: ScriptRequest) -> float:  # every original is slow, every hedge fast
+        return 0.02 if request.headers.get(HEDGE_HEADER) else 0.5
+
+    outputs = {f"<k{i}>": "ok" for i in range(6)}
+    with OpenAIServer(outputs, latency=latency) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, max_concurrency=2, hedge_after_s=0.05)
+
+        async def fire() -> list[str]:
+            try:
+                return [o.text for o in await asyncio.gather(*(llm.complete(k) for k in outputs))]
+            finally:
+                await llm.aclose()
+
+        assert run(fire()) == ["ok"] * 6
+        assert 2 < server.max_in_flight <= 4  # max_concurrency + at most one hedge per slot
+    assert llm.hedges == llm.hedge_wins == 6
+
+
+def stepwise(request: ScriptRequest) -> str:
+    """Deterministic output from the prompt alone (a duplicate cannot shift later answers)."""
+    question = request.text.split(">", 1)[0]
+    step = request.text.count("Observation: ok")
+    return f"Thought: step {step} of {question}>\nAction: search[{step}]"
+
+
+def test_outputs_are_identical_with_hedging_under_injected_faults() -> None:
+    episodes, steps = 20, 3
+    with OpenAIServer(stepwise, latency=(0.02, 1.0), seed=3) as clean:
+        expected = run(run_episodes(OpenAILLM("gpt-4", base_url=clean.base_url), episodes, steps))
+    with OpenAIServer(stepwise, latency=(0.02, 1.0), fault_rate=0.2, seed=7, hang_s=1.0) as faulty:
+        llm = OpenAILLM(
+            "gpt-4",
+            base_url=faulty.base_url,
+            timeout=0.3,
+            retry_base_delay=0.01,
+            max_retries=10,
+            hedge_after_s=0.04,
+        )
+        got = run(run_episodes(llm, episodes, steps))
+    assert got == expected
+    assert len({t for texts in got for t in texts}) == episodes * steps
+    assert sum(faulty.faults.values()) > 0 and llm.hedges > 0 and llm.hedge_wins > 0
+
+
+def test_auto_hedging_starts_after_enough_latencies() -> None:
+    llm = OpenAILLM("gpt-4", base_url="http://127.0.0.1:1/v1", hedge_after_s="auto")
+    for i in range(49):
+        llm._record_latency(0.01 * (i + 1))
+    assert llm.hedge_threshold_s() is None  # too few samples: no hedging yet
+    llm._record_latency(0.5)
+    assert llm.hedge_threshold_s() == pytest.approx(0.45)  # p90 of 0.01 .. 0.49, 0.5
+    assert quantile([3.0, 1.0, 2.0], 0.5) == 2.0 and quantile([1.0], 0.9) == 1.0
+
+
+def test_auto_hedging_end_to_end() -> None:
+    latency = Latency({60: 2.0}, fast_s=0.005)
+    with OpenAIServer({"q": "x"}, latency=latency) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, hedge_after_s="auto")
+
+        async def go() -> tuple[int, int, float | None, float]:
+            try:
+                while len(server.requests) < 60:  # warm-up: fast answers feed the p90
+                    await llm.complete("q")
+                before = (llm.hedges, llm.hedge_wins, llm.hedge_threshold_s())
+                start = time.perf_counter()
+                await llm.complete("q")  # request 60: slow, so hedged
+                return *before, time.perf_counter() - start
+            finally:
+                await llm.aclose()
+
+        hedges, wins, threshold, wall = run(go())
+    assert threshold is not None and 0 < threshold < 0.5
+    assert (llm.hedges - hedges, llm.hedge_wins - wins) == (1, 1) and wall < 1.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "fast", True])
+def test_bad_hedge_after_values_are_refused(bad) -> None:
+    with pytest.raises(FireactError, match="hedge_after_s must be"):
+        OpenAILLM("gpt-4", base_url="http://127.0.0.1:1/v1", hedge_after_s=bad)
+    llm = load_llm("openai:gpt-4", base_url="http://127.0.0.1:1/v1", hedge_after_s=1)
+    assert llm.hedge_after_s == 1.0  # type: ignore[attr-defined]

@@ -94,6 +94,7 @@ class RunOptions(BaseModel):
     llm_timeout: float = Field(120.0, gt=0)  # openai backend: seconds per request
     llm_retries: int = Field(6, ge=0)  # openai backend: retries on 429 / 5xx / timeouts / resets
     retry_delay: float = Field(1.0, ge=0)  # openai backend: first backoff, doubled per retry
+    hedge_after: float | None = Field(None, gt=0)  # openai backend: duplicate after s (None: off)
     temperature: float = Field(0.0, ge=0.0)
     out: Path
     resume: bool = False
@@ -431,6 +432,7 @@ def build_llm(options: RunOptions) -> LLM:
         extra["timeout"] = options.llm_timeout
         extra["max_retries"] = options.llm_retries
         extra["retry_base_delay"] = options.retry_delay
+        extra["hedge_after_s"] = options.hedge_after
         if options.base_url:
             extra["base_url"] = options.base_url
     return load_llm(options.model, **extra)

@@ -2,7 +2,8 @@
 
 Owns the client set-up (the official SDK over its aiohttp transport when installed, httpx
 otherwise), the choice of API (a string prompt -> completions, a message list -> chat), bounded
-concurrency, our own retries (the SDK's are switched off so that they are visible and testable),
+concurrency, optional hedged requests (a duplicate of a call that is slower than usual; see
+`OpenAILLM`), our own retries (the SDK's are switched off so that they are visible and testable),
 token usage and cost, and the start-up `check()` that the server is reachable and serves the
 model. The API key never appears in an exception or a log line.
 """
@@ -13,12 +14,14 @@ import asyncio
 import email.utils
 import ipaddress
 import logging
+import math
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 import openai
@@ -35,6 +38,13 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_DUMMY_KEY = "EMPTY"
 MAX_API_STOPS = 4  # OpenAI accepts at most 4 stop strings; the rest are applied locally.
 RETRY_STATUS = {408, 409, 429}
+HEDGE_HEADER = "X-Fireact-Hedge"  # sent (value "1") on hedged duplicate requests
+HEDGE_AUTO_QUANTILE = 0.9  # "auto" hedging: hedge after this quantile of recent latencies ...
+HEDGE_AUTO_MIN_SAMPLES = 50  # ... once this many latencies were seen (no hedging before)
+HEDGE_AUTO_WINDOW = 1000  # ... over at most this many of the most recent ones
+HEDGE_AUTO_REFRESH = 10  # recompute the "auto" threshold every this many new latencies
+
+HedgeAfter = float | Literal["auto"] | None
 
 
 def is_local_url(url: str) -> bool:
@@ -119,6 +129,30 @@ def connection_reason(exc: BaseException) -> str:
     return str(seen[-1]) or type(seen[-1]).__name__
 
 
+def check_hedge_after(value: Any) -> HedgeAfter:
+    """Validate the `hedge_after_s` option: None, a number of seconds > 0, or "auto"."""
+    if value is None or value == "auto":
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise FireactError(
+        f"hedge_after_s must be a number of seconds > 0, 'auto' or None, not {value!r}"
+    )
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank `q`-quantile (0 < q <= 1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    """Done callback of an abandoned request: fetch its outcome so that asyncio does not log it."""
+    if not task.cancelled():
+        task.exception()
+
+
 class OpenAILLM:
     """An OpenAI-compatible model behind the `LLM` protocol.
 
@@ -126,7 +160,26 @@ class OpenAILLM:
     $OPENAI_API_KEY; any dummy for a local server), `max_concurrency` requests in flight,
     `max_retries` and `retry_base_delay` / `retry_max_delay` (seconds, exponential backoff with
     jitter; a Retry-After header wins), `timeout` per request (seconds), `prices` (a dict or a
-    YAML/JSON file, USD per 1M tokens) and `seed` for the jitter.
+    YAML/JSON file, USD per 1M tokens), `seed` for the jitter, and `hedge_after_s`.
+
+    Hedged requests (`hedge_after_s`, default None = off) cut tail latency: when a request has
+    been outstanding for `hedge_after_s` seconds, ONE duplicate is sent (marked with the
+    `X-Fireact-Hedge: 1` header) and the first of the two to succeed wins; the other is
+    cancelled. If the first to finish fails, the other is awaited instead; only when both fail
+    does the error reach the retry/backoff logic (which then retries as usual, each retry
+    hedged again). With `"auto"`, the threshold is the running p90 of the latencies of recent
+    requests (the last 1,000; a request cancelled because its hedge won counts with the time it
+    had been outstanding, a lower bound, which keeps the estimate from drifting down), and
+    nothing is hedged until 50 latencies have been seen. Good fixed values are about the p90 of
+    the API's latency: a duplicate for ~10% of calls.
+
+    Concurrency: a duplicate does NOT take a `max_concurrency` slot: it rides in its original's
+    slot, so it cannot deadlock, and at most `max_concurrency` duplicates are in flight (one per
+    slot): the server may see up to 2 x `max_concurrency` requests, which counts against its
+    rate limits. Usage and cost count only the winning response; the provider may still bill
+    the cancelled one (its tokens are unknown here). `hedges` counts the duplicates started
+    (one cancelled at once may never reach the server) and `hedge_wins` those whose answer was
+    used (they succeeded first).
     """
 
     def __init__(
@@ -142,6 +195,7 @@ class OpenAILLM:
         timeout: float = 120.0,
         prices: Mapping[str, Any] | str | Path | None = None,
         seed: int | None = None,
+        hedge_after_s: HedgeAfter = None,
     ) -> None:
         if not model:
             raise FireactError("openai backend needs a model name: use openai:MODEL")
@@ -157,7 +211,13 @@ class OpenAILLM:
         self.retry_max_delay = retry_max_delay
         self.timeout = timeout
         self.prices = price_table(prices)
+        self.hedge_after_s = check_hedge_after(hedge_after_s)
         self.retries = 0  # retries done so far (for reports and tests)
+        self.hedges = 0  # hedged duplicates sent so far
+        self.hedge_wins = 0  # of those, the ones that answered before their original
+        self._latencies: deque[float] = deque(maxlen=HEDGE_AUTO_WINDOW)
+        self._new_latencies = 0
+        self._auto_hedge_s: float | None = None
         self._rng = random.Random(seed)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client: openai.AsyncOpenAI | None = None
@@ -219,14 +279,18 @@ class OpenAILLM:
         self, messages: list[dict[str, str]], stop: list[str] | None, max_tokens: int, temp: float
     ) -> tuple[str, Any, str | None]:
         client = self.client  # first: it resets the semaphore in a new event loop
-        async with self._semaphore:
-            response = await client.chat.completions.create(
+
+        def send(headers: dict[str, str] | None) -> Awaitable[Any]:
+            return client.chat.completions.create(
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
                 stop=stop[:MAX_API_STOPS] if stop else None,
                 max_tokens=max_tokens,
                 temperature=temp,
+                extra_headers=headers,
             )
+
+        response = await self._request(send)
         if not response.choices:
             raise LLMError(f"{self.name}: the server returned no choices")
         choice = response.choices[0]
@@ -236,18 +300,87 @@ class OpenAILLM:
         self, prompt: str, stop: list[str] | None, max_tokens: int, temp: float
     ) -> tuple[str, Any, str | None]:
         client = self.client
-        async with self._semaphore:
-            response = await client.completions.create(
+
+        def send(headers: dict[str, str] | None) -> Awaitable[Any]:
+            return client.completions.create(
                 model=self.model,
                 prompt=prompt,
                 stop=stop[:MAX_API_STOPS] if stop else None,
                 max_tokens=max_tokens,
                 temperature=temp,
+                extra_headers=headers,
             )
+
+        response = await self._request(send)
         if not response.choices:
             raise LLMError(f"{self.name}: the server returned no choices")
         choice = response.choices[0]
         return choice.text or "", response.usage, choice.finish_reason
+
+    # -- one attempt, maybe hedged ----------------------------------------------------------
+    def hedge_threshold_s(self) -> float | None:
+        """Seconds after which a request gets a duplicate now (None: no hedging yet / at all)."""
+        if self.hedge_after_s == "auto":
+            return self._auto_hedge_s
+        return self.hedge_after_s
+
+    def _record_latency(self, seconds: float) -> None:
+        """Feed the "auto" hedge threshold with one request's latency."""
+        if self.hedge_after_s != "auto":
+            return
+        self._latencies.append(seconds)
+        self._new_latencies += 1
+        if len(self._latencies) >= HEDGE_AUTO_MIN_SAMPLES and (
+            self._auto_hedge_s is None or self._new_latencies >= HEDGE_AUTO_REFRESH
+        ):
+            self._auto_hedge_s = quantile(list(self._latencies), HEDGE_AUTO_QUANTILE)
+            self._new_latencies = 0
+
+    async def _request(self, send: Callable[[dict[str, str] | None], Awaitable[T]]) -> T:
+        """One attempt inside a concurrency slot: `send(None)`, hedged when it is slow."""
+        async with self._semaphore:
+            threshold = self.hedge_threshold_s()
+            start = time.perf_counter()
+            if threshold is None:
+                response = await send(None)
+                self._record_latency(time.perf_counter() - start)
+                return response
+            return await self._hedged(send, threshold, start)
+
+    async def _hedged(
+        self, send: Callable[[dict[str, str] | None], Awaitable[T]], threshold: float, start: float
+    ) -> T:
+        """`send(None)`; past `threshold` s also a duplicate; the first success wins."""
+        first: asyncio.Future[T] = asyncio.ensure_future(send(None))
+        tasks = [first]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=threshold)
+            if done:  # answered (or failed) in time: no hedge; a failure goes to the retries
+                response = first.result()
+                self._record_latency(time.perf_counter() - start)
+                return response
+            self.hedges += 1
+            tasks.append(asyncio.ensure_future(send({HEDGE_HEADER: "1"})))
+            pending: set[asyncio.Future[T]] = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:  # in order: the original wins a tie
+                    if task in done and task.exception() is None:
+                        if task is first:
+                            self._record_latency(time.perf_counter() - start)
+                        else:
+                            self.hedge_wins += 1
+                            if not first.done():  # censored: it took at least this long
+                                self._record_latency(time.perf_counter() - start)
+                        return task.result()
+            original, hedge = (task.exception() for task in tasks)
+            assert original is not None and hedge is not None  # both failed
+            log.debug("%s: the hedge failed too: %s", self.name, self._describe(hedge))
+            raise original  # the original's error goes to the retry logic
+        finally:  # the loser (or both, when we are cancelled) is cancelled, never awaited
+            for task in tasks:
+                task.cancel()
+                task.add_done_callback(_consume_outcome)
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run `call`, retrying retryable failures with backoff; raise a clean error at the end."""
