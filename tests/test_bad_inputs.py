@@ -15,6 +15,11 @@ from fireact.resources import resource
 from tests.clirun import run_cli
 
 DISTRACTOR = str(resource("hotpotqa", "dev_distractor_first100.json"))
+TINY_RECIPE = (
+    "model: {{build_tiny: {{hidden_size: 32, layers: 1, heads: 2, vocab_size: 300}}}}\n"
+    "dataset: fireact:finetune/alpaca_format/hotpotqa.json\nmax_examples: 2\nmethod: full\n"
+    "output_dir: {t}/model\n"
+)
 GOOD_CHAT = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
 
 
@@ -86,6 +91,12 @@ CASES = [
     Case("convert without --out", lambda t: ["convert", str(finished_run(t))], ("--out FILE is required",)),
     Case("view of a folder without a run", lambda t: ["view", str(t)], ("no episodes.jsonl",)),
     Case("report of a missing run", lambda t: ["report", str(t / "nope"), "--out", str(t / "rep")], ("nope",)),
+    Case("malformed YAML recipe", lambda t: ["train", write(t / "r.yaml", "model: [unclosed\n")], ("r.yaml", "malformed YAML")),
+    Case("unknown config key", lambda t: ["train", write(t / "r.yaml", TINY_RECIPE.format(t=t) + "learning_rat: 1\n")], ("learning_rat",)),
+    Case("config value of the wrong type", lambda t: ["train", write(t / "r.yaml", TINY_RECIPE.format(t=t)), "--epochs", "many"], ("epochs",)),
+    Case("missing dataset file", lambda t: ["train", write(t / "r.yaml", TINY_RECIPE.format(t=t)), "--dataset", str(t / "none.json")], ("none.json", "not found")),
+    Case("empty dataset", lambda t: ["train", write(t / "r.yaml", TINY_RECIPE.format(t=t)), "--dataset", write(t / "empty.json", "[]")], ("empty.json",)),
+    Case("base model path that does not exist", lambda t: ["train", write(t / "r.yaml", TINY_RECIPE.format(t=t)), "--model", str(t / "no-model")], ("no-model",)),
     Case("unknown command", lambda t: ["trian"], ("No such command 'trian'",)),
     Case("option of the wrong type", lambda t: ["run", "--task", "hotpotqa", "--end", "ten", "--model", "x", "--out", "o"], ("Invalid value for '--end'",)),
 ]  # fmt: skip

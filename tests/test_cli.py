@@ -65,13 +65,19 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "Traceback" in result.stderr and "file not found" in result.stderr
 
 
-def test_quickstart_writes_run_and_summary(tmp_path):
-    result = run_cli("quickstart", "--out", str(tmp_path / "qs"), "--n", "5")
+def test_quickstart_runs_the_whole_loop(tmp_path):
+    out = tmp_path / "qs"
+    result = run_cli("quickstart", "--out", str(out), "--questions", "3", "--train-examples", "8")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "qs" / "summary.json").read_text())
-    assert summary["questions"] == 5
-    lines = (tmp_path / "qs" / "search.jsonl").read_text().splitlines()
-    assert len(lines) == 5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generate"] == {"episodes": 8, "kept": 8, "em": 1.0}
+    assert summary["convert"]["examples"] == 8
+    assert summary["train"]["steps"] > 0 and (out / "model" / "config.json").is_file()
+    assert summary["run"]["episodes"] == 3
+    lines = (out / "agent" / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["steps"] >= 1 for line in lines)
+    again = run_cli("quickstart", "--out", str(out))
+    assert_one_line_error(again, "is not empty", "--overwrite")
 
 
 def write_script(tmp_path):

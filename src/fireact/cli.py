@@ -173,6 +173,9 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         retry_delay: Annotated[
             float | None, typer.Option(help="First retry backoff in seconds (default 1).")
         ] = None,
+        hedge_after: Annotated[
+            float | None, typer.Option(help="Hedge requests slower than this (s; default off).")
+        ] = None,
         temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
         reflexion_tries: Annotated[int | None, typer.Option(help="Reflexion tries.")] = None,
         seed: Annotated[int | None, typer.Option(help="Seed (noise).")] = None,
@@ -386,17 +389,49 @@ def report(
     out.print(f"written: {', '.join(str(p) for p in result['files'].values())}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Argument(help="A YAML recipe, e.g. configs/llama2-7b-lora.yaml.")
+    ],
+) -> None:
+    """Fine-tune a causal LM (LoRA / QLoRA / full); extra ``--key value`` pairs override the YAML.
+
+    Multi-GPU: ``accelerate launch --config_file configs/accelerate/fsdp.yaml -m fireact.train.sft
+    CONFIG.yaml [--key value ...]``.
+    """
+    from fireact.train import load_config
+    from fireact.train import train as run_training
+
+    summary = run_training(load_config(config, list(ctx.args)))
+    keys = ("steps", "final_loss", "eval_loss", "supervised_tokens_per_epoch", "tokens_per_s")
+    shown = {k: summary[k] for k in keys if summary.get(k) is not None}
+    print(json.dumps(shown | {"outputs": summary["outputs"]}, indent=2))
+
+
 @app.command()
 def quickstart(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write outputs.")] = Path(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write every stage.")] = Path(
         "runs/quickstart"
     ),
-    n: Annotated[int, typer.Option(help="How many dev questions.")] = 10,
+    questions: Annotated[int, typer.Option(help="HotpotQA dev questions to run.")] = 10,
+    train_examples: Annotated[int, typer.Option(help="Teacher trajectories to train on.")] = 32,
+    model: Annotated[
+        str | None, typer.Option(help="Fine-tune this HF model instead of the tiny one.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
 ) -> None:
-    """Run the loop end to end on shipped data and a local index (CPU, minutes)."""
+    """The whole loop on shipped data: generate, convert, train a tiny Llama, run it, score."""
     from fireact.quickstart import quickstart as run_quickstart
 
-    summary = run_quickstart(out_dir, n=n)
+    summary = run_quickstart(
+        out_dir,
+        questions=questions,
+        train_examples=train_examples,
+        model=model,
+        overwrite=overwrite,
+    )
     print(json.dumps(summary, indent=2))
 
 
