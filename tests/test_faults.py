@@ -130,3 +130,59 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
     ids = [r["id"] for r in records(out)]
     assert len(ids) == N and len(set(ids)) == N
     assert json.loads((out / "summary.json").read_text())["n"] == N
+
+
+TRAIN_RECIPE = """\
+model: {{build_tiny: {{hidden_size: 32, layers: 1, heads: 2, vocab_size: 300, seed: 0}}}}
+dataset: fireact:finetune/alpaca_format/hotpotqa.json
+max_examples: 8
+method: full
+precision: fp32
+cpu_threads: 1
+learning_rate: 3.0e-3
+epochs: 6
+batch_size: 2
+micro_batch_size: 2
+packing: false
+logging_steps: 1
+save_steps: 2
+seed: 7
+output_dir: {out}
+"""
+
+
+def losses(out: Path) -> dict[int, float]:
+    """The training loss per step (the last entry wins: a resumed run repeats some steps)."""
+    by_step = {}
+    for line in (out / "train_log.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if "loss" in entry:
+            by_step[entry["step"]] = entry["loss"]
+    return by_step
+
+
+def test_training_killed_with_sigkill_resumes_on_the_same_loss_curve(tmp_path):
+    straight = tmp_path / "straight.yaml"
+    straight.write_text(TRAIN_RECIPE.format(out=tmp_path / "a"))
+    assert run_cli("train", str(straight)).returncode == 0
+    killed = tmp_path / "killed.yaml"
+    killed.write_text(TRAIN_RECIPE.format(out=tmp_path / "b"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fireact", "train", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "b").glob("checkpoint-4/trainer_state.json")):
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = run_cli("train", str(killed), "--resume", "true")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["steps"] == max(losses(tmp_path / "a"))
+    a, b = losses(tmp_path / "a"), losses(tmp_path / "b")
+    assert a.keys() == b.keys()
+    assert all(abs(a[step] - b[step]) < 1e-4 for step in a)

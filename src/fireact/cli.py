@@ -6,6 +6,7 @@ traceback as well. Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -404,7 +405,9 @@ def train(
     from fireact.train import load_config
     from fireact.train import train as run_training
 
-    summary = run_training(load_config(config, list(ctx.args)))
+    config_ = load_config(config, list(ctx.args))
+    with contextlib.redirect_stdout(sys.stderr):  # the trainer's own log lines; stdout = summary
+        summary = run_training(config_)
     keys = ("steps", "final_loss", "eval_loss", "supervised_tokens_per_epoch", "tokens_per_s")
     shown = {k: summary[k] for k in keys if summary.get(k) is not None}
     print(json.dumps(shown | {"outputs": summary["outputs"]}, indent=2))

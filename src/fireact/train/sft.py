@@ -135,10 +135,21 @@ def prepare_output_dir(config: SFTConfig, state: Any) -> None:
     state.wait_for_everyone()
 
 
-def resume_point(config: SFTConfig) -> str | None:
-    """The checkpoint to resume from: the given one, or the latest in output_dir, or none."""
-    from transformers.trainer_utils import get_last_checkpoint
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose trainer state was written (it is saved last, so a
+    checkpoint cut short by a kill is skipped)."""
+    if not out.is_dir():
+        return None
+    done = [
+        (int(p.name.split("-", 1)[1]), p)
+        for p in out.glob("checkpoint-*")
+        if p.name.split("-", 1)[1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(max(done)[1]) if done else None
 
+
+def resume_point(config: SFTConfig) -> str | None:
+    """The checkpoint to resume from: the given one, or the latest complete one, or none."""
     if config.resume is False:
         return None
     if config.resume is not True:
@@ -146,7 +157,7 @@ def resume_point(config: SFTConfig) -> str | None:
         if not path.is_dir():
             raise FireactError(f"resume: checkpoint folder {path} does not exist")
         return str(path)
-    latest = get_last_checkpoint(str(config.output_dir)) if config.output_dir.is_dir() else None
+    latest = last_complete_checkpoint(config.output_dir)
     if latest is None:
         _say(f"no checkpoint in {config.output_dir}; starting fresh")
     return latest
