@@ -128,6 +128,7 @@ def test_lora_on_the_trained_model_lowers_loss_and_reloads_exactly(full_run, tmp
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from fireact.llm import load_llm
     from fireact.train.sft import fit
 
     base = full_run[0].output_dir
@@ -158,6 +159,9 @@ def test_lora_on_the_trained_model_lowers_loss_and_reloads_exactly(full_run, tmp
         expected = trained(**batch).logits
         assert torch.allclose(reloaded.eval()(**batch).logits, expected, atol=1e-5, rtol=0)
         assert torch.allclose(merged.eval()(**batch).logits, expected, atol=1e-4, rtol=0)
+        # the agent's own backend, from the spec a user passes: hf:BASE:ADAPTER
+        agent_llm = load_llm(f"hf:{base}:{tmp_path / 'lora'}")
+        assert torch.allclose(agent_llm.model(**batch).logits, expected, atol=1e-5, rtol=0)
 
 
 def test_resume_continues_like_an_uninterrupted_run(tmp_path):
