@@ -233,3 +233,27 @@ def test_view_and_report_of_a_run(tmp_path):
     rows = json.loads((tmp_path / "rep" / "compare.json").read_text())["runs"]
     assert (rows[0]["n"], rows[0]["em"]) == (2, 1.0)
     assert (tmp_path / "rep" / "em.png").stat().st_size > 1000
+
+
+def test_openai_ft_run_recipe_against_local_server(tmp_path):
+    from tests.openai_ft_server import OpenAIFTServer
+
+    recipe = tmp_path / "gpt35.yaml"
+    shipped = (resource("configs", "gpt35-hotpotqa.yaml")).read_text()
+    recipe.write_text(shipped.replace("poll_s: 30", "poll_s: 0.01"))
+    with OpenAIFTServer(api_key="sk-test") as server:
+        result = run_cli(
+            "openai-ft", "run", str(recipe), "--base-url", server.base_url,
+            env={"OPENAI_API_KEY": "sk-test"},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded" and job["fine_tuned_model"].startswith("ft:gpt-3.5-turbo")
+    assert "uploaded file-" in result.stderr
+
+
+def test_openai_ft_recipe_with_an_unknown_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("training_file: x.jsonl\nmodel: gpt-3.5-turbo\nepochs: 3\n")
+    result = run_cli("openai-ft", "run", str(recipe), env={"OPENAI_API_KEY": "sk-test"})
+    assert_one_line_error(result, "r.yaml: unknown key(s) epochs")

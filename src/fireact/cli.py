@@ -318,6 +318,18 @@ def ft_create(
     print(json.dumps(job, indent=2, default=str))
 
 
+@ft_app.command("run")
+def ft_run(
+    recipe: Annotated[Path, typer.Argument(help="A recipe, e.g. configs/gpt35-hotpotqa.yaml.")],
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+) -> None:
+    """Check and upload the recipe's data, start the job and wait until it ends."""
+    from fireact.train import openai_ft
+
+    job = openai_ft.run_recipe(recipe, base_url=base_url, echo=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(job, indent=2, default=str))
+
+
 @ft_app.command("status")
 def ft_status(
     job_id: Annotated[str, typer.Argument(help="Job id.")],

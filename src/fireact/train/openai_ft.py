@@ -243,3 +243,55 @@ def _ending(job: dict[str, Any]) -> str:
     error = job.get("error") or {}
     detail = error.get("message") if isinstance(error, dict) else None
     return f"{job['id']}: {job['status']}" + (f": {detail}" if detail else "")
+
+
+RECIPE_KEYS = {
+    "training_file", "validation_file", "model", "suffix", "n_epochs", "seed", "poll_s",
+}  # fmt: skip
+
+
+def _recipe_file(value: Any, key: str, recipe: Path) -> Path:
+    """A file named in a recipe: a path, or ``fireact:...`` for one shipped in the package."""
+    if not isinstance(value, str) or not value:
+        raise FireactError(f"{recipe}: '{key}' should be a file path")
+    if value.startswith("fireact:"):
+        from fireact.resources import resource
+
+        return resource(*value.removeprefix("fireact:").split("/"))
+    return Path(value).expanduser()
+
+
+def run_recipe(recipe: Path, *, base_url: str | None = None, echo: Any = print) -> dict[str, Any]:
+    """Upload (after checking) the recipe's files, start the job and wait for it to end."""
+    from fireact.files import read_yaml
+
+    data = read_yaml(Path(recipe))
+    if not isinstance(data, dict):
+        raise FireactError(f"{recipe}: expected a mapping of recipe keys")
+    unknown = sorted(set(data) - RECIPE_KEYS)
+    if unknown:
+        raise FireactError(
+            f"{recipe}: unknown key(s) {', '.join(unknown)}; known: {sorted(RECIPE_KEYS)}"
+        )
+    if "training_file" not in data or "model" not in data:
+        raise FireactError(f"{recipe}: needs 'training_file' and 'model'")
+    model = str(data["model"])
+    training = upload(
+        _recipe_file(data["training_file"], "training_file", recipe), model=model, base_url=base_url
+    )
+    validation = None
+    if data.get("validation_file"):
+        path = _recipe_file(data["validation_file"], "validation_file", recipe)
+        validation = upload(path, model=model, base_url=base_url)
+    echo(f"uploaded {training}" + (f" and {validation}" if validation else ""))
+    job = create(
+        training,
+        model,
+        validation_file=validation,
+        suffix=data.get("suffix"),
+        n_epochs=data.get("n_epochs"),
+        seed=data.get("seed"),
+        base_url=base_url,
+    )
+    echo(f"created {job['id']}")
+    return wait(job["id"], float(data.get("poll_s", 30)), base_url=base_url, echo=echo)
