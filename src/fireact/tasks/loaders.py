@@ -26,13 +26,10 @@ def _check_split(task: str, split: str, allowed: tuple[str, ...]) -> None:
         )
 
 
-def load_hotpotqa(split: str = "dev", path: Path | None = None) -> Task:
-    """HotpotQA: ``dev``/``test`` as shipped, or any HotpotQA-format JSON file (incl. distractor)."""
-    if path is None:
-        _check_split("hotpotqa", split, HOTPOTQA_SPLITS)
-        path = resource("hotpotqa", f"{split}.json")
-    else:
-        split = Path(path).stem
+def _json_questions(
+    path: Path, task: str, split: str, id_field: str, answer_type: type, answer_kind: str
+) -> list[Example]:
+    """Examples of a JSON list of ``{question, answer?, <id_field>?}`` records."""
     records = read_json(path)
     if not isinstance(records, list):
         raise FireactError(
@@ -43,12 +40,21 @@ def load_hotpotqa(split: str = "dev", path: Path | None = None) -> Task:
         where = f"{path}: record {i}"
         question = require(rec, "question", str, where)
         answer = rec.get("answer")
-        if answer is not None and not isinstance(answer, str):
-            raise FireactError(
-                f"{where}: field 'answer' should be str, got {type(answer).__name__}"
-            )
-        ex_id = rec.get("_id") or f"hotpotqa/{split}/{i}"
+        if answer is not None and not isinstance(answer, answer_type):
+            raise FireactError(f"{where}: field 'answer' should be {answer_kind}, got {answer!r}")
+        ex_id = rec.get(id_field) or f"{task}/{split}/{i}"
         examples.append(Example(str(ex_id), question, answer))
+    return examples
+
+
+def load_hotpotqa(split: str = "dev", path: Path | None = None) -> Task:
+    """HotpotQA: ``dev``/``test`` as shipped, or any HotpotQA-format JSON file (incl. distractor)."""
+    if path is None:
+        _check_split("hotpotqa", split, HOTPOTQA_SPLITS)
+        path = resource("hotpotqa", f"{split}.json")
+    else:
+        split = Path(path).stem
+    examples = _json_questions(path, "hotpotqa", split, "_id", str, "a string")
     return Task("hotpotqa", split, examples, score_qa, "hotpotqa", str(path))
 
 
@@ -83,20 +89,7 @@ def load_strategyqa(split: str = "dev", path: Path | None = None) -> Task:
         path = resource("strategyqa", f"strategyqa_{split}.json")
     else:
         split = Path(path).stem
-    records = read_json(path)
-    if not isinstance(records, list):
-        raise FireactError(
-            f"{path}: expected a JSON list of questions, got {type(records).__name__}"
-        )
-    examples = []
-    for i, rec in enumerate(records):
-        where = f"{path}: record {i}"
-        question = require(rec, "question", str, where)
-        answer = rec.get("answer")
-        if answer is not None and not isinstance(answer, bool):
-            raise FireactError(f"{where}: field 'answer' should be true/false, got {answer!r}")
-        ex_id = rec.get("qid") or f"strategyqa/{split}/{i}"
-        examples.append(Example(str(ex_id), question, answer))
+    examples = _json_questions(path, "strategyqa", split, "qid", bool, "true/false")
     return Task("strategyqa", split, examples, score_strategyqa, "strategyqa", str(path))
 
 
