@@ -1,7 +1,8 @@
 """SFT data: the loss mask on real FireAct records, packing, and config errors.
 
 All offline: a byte-level BPE tokenizer and a tiny Llama are built in tmp_path from
-`tests/tiny_models.py`. FireAct's own fine-tuning sets come from shared/data/finetune.
+`tests/tiny_models.py`. FireAct's own fine-tuning sets come from shared/data/finetune (or
+the copies shipped in the package).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from fireact.train.dataset import (
     read_records,
 )
 from fireact.train.packing import PackedCollator, fit_to_cutoff, pack
+from tests.conftest import SHARED_DATA
 
-FINETUNE = Path(__file__).resolve().parents[2] / "shared/data/finetune"
+FINETUNE = SHARED_DATA / "finetune"
 ALPACA = FINETUNE / "alpaca_format/hotpotqa.json"
 MULTITASK = FINETUNE / "alpaca_format/multitask.json"
 CHAT = FINETUNE / "gpt_format/hotpotqa.jsonl"
-pytestmark = pytest.mark.skipif(not ALPACA.is_file(), reason="FireAct fine-tuning sets absent")
 
 FIRST_MODEL_TEXT = (
     "Thought: I need to search for the best kick boxer in the world who has been involved in "

@@ -19,10 +19,10 @@ import pytest
 from fireact.train import load_config, train
 from fireact.train.dataset import build_examples
 from fireact.train.packing import PackedCollator, make_rows
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-ALPACA = REPO.parent / "shared/data/finetune/alpaca_format/hotpotqa.json"
-pytestmark = pytest.mark.skipif(not ALPACA.is_file(), reason="FireAct fine-tuning sets absent")
+ALPACA = SHARED_DATA / "finetune/alpaca_format/hotpotqa.json"
 
 TINY_FULL = f"""
 model: {{build_tiny: {{hidden_size: 128, layers: 2, heads: 4, vocab_size: 1000}}}}

@@ -1,7 +1,7 @@
 """Tiny random-initialised models and a locally trained tokenizer, for offline tests.
 
 Nothing is downloaded: a byte-level BPE tokenizer is trained with `tokenizers` on HotpotQA text
-(FireAct's alpaca set from shared/ when present, else the packaged HotpotQA dev questions), and
+(FireAct's alpaca set shipped in the package, else the packaged HotpotQA dev questions), and
 a small `LlamaForCausalLM` is built from a config and saved with `save_pretrained`. Other tests
 reuse these helpers:
 
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIREACT_ALPACA = REPO.parent / "shared/data/finetune/alpaca_format/hotpotqa.json"
+FIREACT_ALPACA = REPO / "src/fireact/resources/finetune/alpaca_format/hotpotqa.json"
 PACKAGED_DEV = REPO / "src/fireact/resources/hotpotqa/dev_distractor_first100.json"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 
