@@ -414,7 +414,19 @@ def training_arguments(config: SFTConfig, world: int, has_eval: bool) -> Any:
         )
     precision = resolve_precision(config)
     eval_strategy = ("steps" if config.eval_steps else "epoch") if has_eval else "no"
+    # transformers renamed gradient_checkpointing to activation_checkpointing (5.2x); older 5.x
+    # releases (e.g. 5.17 on our GPU machine) know only the old name
+    ckpt = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
+    checkpointing = {
+        ckpt: config.gradient_checkpointing and config.method != "qlora",
+        f"{ckpt}_kwargs": {"use_reentrant": False},
+    }
     return TrainingArguments(
+        **checkpointing,
         output_dir=str(config.output_dir),
         per_device_train_batch_size=config.micro_batch_size,
         per_device_eval_batch_size=config.micro_batch_size,
@@ -427,8 +439,6 @@ def training_arguments(config: SFTConfig, world: int, has_eval: bool) -> Any:
         warmup_steps=config.warmup_steps,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        activation_checkpointing=config.gradient_checkpointing and config.method != "qlora",
-        activation_checkpointing_kwargs={"use_reentrant": False},
         logging_steps=config.logging_steps,
         eval_strategy=eval_strategy,
         eval_steps=config.eval_steps,
