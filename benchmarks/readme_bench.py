@@ -46,7 +46,7 @@ def time_in_fresh_clone(command: str) -> dict[str, object]:
             ["bash", "-c", command], cwd=clone, capture_output=True, text=True, check=False
         )
         wall = time.perf_counter() - start
-    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+    tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
     return {
         "command": command,
         "wall_s": round(wall, 1),
