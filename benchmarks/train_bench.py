@@ -173,26 +173,9 @@ def shipped_text(max_chars: int) -> Iterator[str]:
 
 def train_tokenizer(vocab_size: int, max_chars: int) -> Any:
     """A byte-level BPE (``<s>`` prepended, ``</s>`` eos and pad) trained on shipped text."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from fireact.train.sft import train_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(shipped_text(max_chars), trainer=trainer)
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    fast = train_bpe_tokenizer(shipped_text(max_chars), vocab_size)
     fast.pad_token = fast.eos_token  # as `sft.load_tokenizer` does for a tokenizer without one
     return fast
 

@@ -37,26 +37,9 @@ def _batches(texts: list[str], size: int = 64) -> Iterator[list[str]]:
 
 def train_tokenizer(out_dir: str | Path, vocab_size: int = 600):
     """Train a byte-level BPE tokenizer (<s> prepended, </s> as eos, no pad) and save it."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from fireact.train.sft import train_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_batches(corpus_texts()), trainer=trainer)
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    fast = train_bpe_tokenizer(_batches(corpus_texts()), vocab_size)
     fast.save_pretrained(str(out_dir))
     return fast
 

@@ -29,6 +29,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,7 @@ def build_tiny(spec: TinyModel, out_dir: Path, records: list[dict[str, Any]]) ->
     return out_dir
 
 
-def train_bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:
+def train_bpe_tokenizer(texts: Iterable[str] | Iterable[list[str]], vocab_size: int) -> Any:
     """A byte-level BPE tokenizer (``<s>`` prepended, ``</s>`` as EOS) trained on `texts`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
