@@ -64,3 +64,22 @@ def test_a_rejected_key_is_not_echoed(tmp_path):
     assert result.returncode == 2
     assert SENTINEL not in result.stderr and SENTINEL not in result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_training_run_saves_no_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "model: {build_tiny: {hidden_size: 32, layers: 1, heads: 2, vocab_size: 300}}\n"
+        "dataset: fireact:finetune/alpaca_format/hotpotqa.json\nmax_examples: 4\n"
+        f"method: full\nepochs: 1\nsave_steps: 1\noutput_dir: {tmp_path / 'model'}\n"
+    )
+    env = {"OPENAI_API_KEY": SENTINEL, "SERPAPI_API_KEY": SERP_SENTINEL, "WANDB_API_KEY": SENTINEL}
+    result = run_cli("train", str(recipe), env=env)
+    assert result.returncode == 0, result.stderr
+    files = every_file(tmp_path / "model")
+    assert any(p.name == "fireact_config.yaml" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for secret in (SENTINEL, SERP_SENTINEL):
+            assert secret.encode() not in data, f"{secret} leaked into {path}"
+    assert SENTINEL not in result.stdout + result.stderr
