@@ -78,7 +78,8 @@ class _StopCriteria:
     """Per-sequence stopping: each row stops at its own stop strings or its own max_tokens.
 
     Only the tail of each row's new tokens is decoded at each step (enough tokens to hold the
-    longest stop string), so the check costs O(1) per step. `lengths[i]` records how many new
+    longest stop string), in one device-to-host copy and one batched decode for the whole
+    batch, so the check costs O(1) syncs per step whatever the batch size. `lengths[i]` records how many new
     tokens row i had when it was first marked done.
     """
 
@@ -94,20 +95,22 @@ class _StopCriteria:
         import torch
 
         new_len = input_ids.shape[1] - self.prompt_len
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        for i, length in enumerate(self.lengths):
-            if length is None and self._row_done(input_ids[i], new_len, i):
+        live = [i for i, length in enumerate(self.lengths) if length is None]
+        checked = [i for i in live if self.stops[i] and new_len < self.max_tokens[i]]
+        if checked:  # one device-to-host copy and one batched decode per step, not per row
+            width = min(new_len, self.window)
+            tails = input_ids[checked, input_ids.shape[1] - width :].tolist()
+            texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
+            stopped = {i for i, text in zip(checked, texts, strict=True) if self._hit(i, text)}
+        else:
+            stopped = set()
+        for i in live:
+            if new_len >= self.max_tokens[i] or i in stopped:
                 self.lengths[i] = new_len
-            done[i] = self.lengths[i] is not None
-        return done
+        done = [length is not None for length in self.lengths]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    def _row_done(self, row: Any, new_len: int, i: int) -> bool:
-        if new_len >= self.max_tokens[i]:
-            return True
-        if not self.stops[i]:
-            return False
-        start = self.prompt_len + max(0, new_len - self.window)
-        tail = self.tokenizer.decode(row[start:].tolist(), skip_special_tokens=True)
+    def _hit(self, i: int, tail: str) -> bool:
         return any(s in tail for s in self.stops[i])
 
 
