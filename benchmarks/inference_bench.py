@@ -66,27 +66,24 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-if str(HERE.parent / "src") not in sys.path:  # a checkout without `pip install -e .`
-    sys.path.append(str(HERE.parent / "src"))
+# `common` and `models` (which appends src/ to sys.path when fireact is not installed)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import format_table, latency_stats, run_info, write_results  # noqa: E402
+from models import PACKAGES, SIZES, Device, build_model, train_tokenizer  # noqa: E402
 
 from fireact.llm.base import Completion, cut_at_stop  # noqa: E402
 from fireact.llm.hf import HFLLM  # noqa: E402
 from fireact.resources import resource  # noqa: E402
 
 NAME = "inference"
-PACKAGES = ["torch", "transformers", "tokenizers", "accelerate", "peft", "fireact"]
 STOP = ["\nObservation:"]
 TARGETS = {"x_episodes_per_s": 10.0, "pct_of_hbm_roofline_batch1": 50.0}
-GIB = 2**30
 SWEEP_OFFSET = 17  # sweep prompt i starts this many tokens after prompt i - 1 in the head
 
 # Datasheet HBM bandwidth (GB/s) by a substring of `torch.cuda.get_device_name()`; first match wins.
@@ -102,94 +99,7 @@ HBM_GBS = [
 ]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """The shape of a random Llama."""
-
-    hidden: int
-    intermediate: int
-    layers: int
-    heads: int
-    vocab: int
-    init_range: float  # std of the random weights
-
-
-SIZES = {
-    "7b": ModelSpec(4096, 11008, 32, 32, 32000, 0.02),  # Llama-2-7B
-    # tiny: wide init (as tests/tiny_models.py) so that greedy decoding is not decided by rounding
-    "tiny": ModelSpec(256, 688, 4, 4, 32000, 0.2),
-    "micro": ModelSpec(64, 128, 2, 4, 1000, 0.2),  # --quick (the smoke test)
-}
-
-
 # ---------------------------------------------------------------- tokenizer and model
-
-
-def corpus(max_chars: int) -> Iterator[str]:
-    """Text shipped with fireact (strings of the JSON/JSONL files, CSV and text files), in chunks."""
-
-    def strings(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for v in value.values():
-                yield from strings(v)
-        elif isinstance(value, list):
-            for v in value:
-                yield from strings(v)
-
-    left = max_chars
-    root = resource()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix == ".json":
-            texts = list(strings(json.loads(path.read_text("utf-8"))))
-        elif path.suffix == ".jsonl":
-            lines = path.read_text("utf-8").splitlines()
-            texts = [s for line in lines if line.strip() for s in strings(json.loads(line))]
-        elif path.suffix in {".txt", ".csv"}:
-            texts = [path.read_text("utf-8")]
-        else:
-            continue
-        for text in texts:
-            for i in range(0, len(text), 100_000):
-                chunk = text[i : i + 100_000][:left]
-                left -= len(chunk)
-                yield chunk
-                if left <= 0:
-                    return
-
-
-def train_tokenizer(out_dir: Path, vocab_size: int, max_chars: int) -> Any:
-    """Train a byte-level BPE (``<s>`` prepended, ``</s>`` eos) on shipped text; save and return it."""
-    from fireact.train.sft import train_bpe_tokenizer
-
-    fast = train_bpe_tokenizer(corpus(max_chars), vocab_size)
-    fast.save_pretrained(str(out_dir))
-    return fast
-
-
-def build_model(spec: ModelSpec, tokenizer: Any, device: str, dtype: Any, seed: int) -> Any:
-    """A random LlamaForCausalLM of `spec`, initialised directly on `device` in `dtype`, SDPA."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=max(spec.vocab, len(tokenizer)),
-        hidden_size=spec.hidden,
-        intermediate_size=spec.intermediate,
-        num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads,
-        num_key_value_heads=spec.heads,
-        max_position_embeddings=4096,
-        initializer_range=spec.init_range,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = LlamaForCausalLM._from_config(config, dtype=dtype, attn_implementation="sdpa")
-    return model.to(device).eval()
 
 
 class PreloadedHFLLM(HFLLM):
@@ -271,58 +181,6 @@ def build_workload(
 
 
 # ---------------------------------------------------------------- measuring
-
-
-class Device:
-    """Synchronising clock and peak-memory helpers for CUDA or the CPU."""
-
-    def __init__(self, device: str) -> None:
-        import torch
-
-        self.torch = torch
-        self.cuda = device.startswith("cuda")
-
-    def sync(self) -> None:
-        """Wait for queued GPU work (no-op on the CPU)."""
-        if self.cuda:
-            self.torch.cuda.synchronize()
-
-    def time(self, fn: Callable[[], Any]) -> tuple[float, Any]:
-        """Seconds `fn()` took, synchronised on both sides, and its result."""
-        self.sync()
-        start = time.perf_counter()
-        result = fn()
-        self.sync()
-        return time.perf_counter() - start, result
-
-    def reset_peak(self) -> None:
-        """Start a new peak-memory window."""
-        if self.cuda:
-            self.torch.cuda.reset_peak_memory_stats()
-
-    def peak_gib(self) -> float | None:
-        """Peak GPU memory allocated since `reset_peak` (None on the CPU)."""
-        if not self.cuda:
-            return None
-        return round(self.torch.cuda.max_memory_allocated() / GIB, 2)
-
-    def copy_gbs(self) -> float:
-        """Measured copy bandwidth in GB/s (bytes read + written), 1 GiB on GPU, 256 MiB on CPU."""
-        torch = self.torch
-        n = GIB if self.cuda else 256 * 2**20
-        device = "cuda" if self.cuda else "cpu"
-        src = torch.empty(n, dtype=torch.uint8, device=device)
-        dst = torch.empty_like(src)
-        for _ in range(3):
-            dst.copy_(src)
-        reps = 20 if self.cuda else 5
-
-        def copies() -> None:
-            for _ in range(reps):
-                dst.copy_(src)
-
-        took, _ = self.time(copies)
-        return round(2 * n * reps / took / 1e9, 1)
 
 
 def in_worker(fn: Callable[[], Any]) -> Any:
@@ -591,10 +449,13 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     dtype = torch.bfloat16 if dev.cuda else torch.float32
 
     start = time.perf_counter()
-    tokenizer = train_tokenizer(workdir, vocab, args.corpus_chars)
+    # saved to `workdir`, where PreloadedHFLLM loads it from (no pad token: HFLLM sets one)
+    tokenizer = train_tokenizer(vocab, args.corpus_chars, save_to=workdir)
     tokenizer_s = time.perf_counter() - start
     print(f"tokenizer: vocab {len(tokenizer)} in {tokenizer_s:.1f} s", flush=True)
-    build_s, model = dev.time(lambda: build_model(spec, tokenizer, args.device, dtype, args.seed))
+    build_s, model = dev.time(
+        lambda: build_model(spec, tokenizer, args.device, dtype, seed=args.seed).eval()
+    )
     print(f"model {args.spec_name}: built on {args.device} in {build_s:.1f} s", flush=True)
     forced_length(model, args.gen_tokens)
     llm = PreloadedHFLLM(

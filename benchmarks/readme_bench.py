@@ -43,10 +43,15 @@ def time_in_fresh_clone(command: str) -> dict[str, object]:
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
         start = time.perf_counter()
         done = subprocess.run(
-            ["bash", "-c", command], cwd=clone, capture_output=True, text=True, check=False
+            ["bash", "-c", command],
+            cwd=clone,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream, in order: the tail is what ran last
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - start
-    tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+    tail = done.stdout.strip().splitlines()[-15:]
     return {
         "command": command,
         "wall_s": round(wall, 1),

@@ -75,29 +75,25 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-if str(HERE.parent / "src") not in sys.path:  # a checkout without `pip install -e .`
-    sys.path.append(str(HERE.parent / "src"))
+# `common` and `models` (which appends src/ to sys.path when fireact is not installed)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, format_table, latency_stats, run_info, write_results  # noqa: E402
+from models import PACKAGES, SIZES, Device, ModelSpec, build_model, train_tokenizer  # noqa: E402
 
-from fireact.resources import resource  # noqa: E402
 from fireact.train import sft  # noqa: E402
 from fireact.train.config import SFTConfig, load_config  # noqa: E402
 from fireact.train.dataset import IGNORE, Example, record_text  # noqa: E402
 from fireact.train.packing import PackedCollator  # noqa: E402
 
 NAME = "train"
-PACKAGES = ["torch", "transformers", "tokenizers", "accelerate", "peft", "fireact"]
 RECIPE = REPO / "configs" / "llama2-7b-lora.yaml"
 DATASET = "fireact:finetune/alpaca_format/multitask_multimethod.json"
 TARGETS = {"x_supervised_tokens_per_s": 3.0, "mfu_pct": 50.0, "peak_gpu_mem_gib": 20.0}
-GIB = 2**30
 MICRO_BATCH = 4
 CUTOFF = 512
 BASELINE_GROUP_BATCH = 128  # alpaca-lora: batch 128 = micro-batch 4 x gradient accumulation 32
@@ -114,95 +110,7 @@ PEAK_TFLOPS = [
 ]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """The shape of a random Llama."""
-
-    hidden: int
-    intermediate: int
-    layers: int
-    heads: int
-    vocab: int
-    init_range: float  # std of the random weights
-
-
-SIZES = {
-    "7b": ModelSpec(4096, 11008, 32, 32, 32000, 0.02),  # Llama-2-7B, its config's init
-    # tiny/micro: wide init (as tests/tiny_models.py) so that attention visibly mixes positions
-    # and the packed-isolation check means something
-    "tiny": ModelSpec(256, 688, 4, 4, 32000, 0.2),
-    "micro": ModelSpec(64, 128, 2, 4, 1000, 0.2),  # --quick (the smoke test)
-}
-
-
 # ---------------------------------------------------------------- tokenizer and model
-
-
-def shipped_text(max_chars: int) -> Iterator[str]:
-    """Strings of the JSON/JSONL and text files shipped in ``fireact/resources``, in chunks."""
-
-    def strings(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for v in value.values():
-                yield from strings(v)
-        elif isinstance(value, list):
-            for v in value:
-                yield from strings(v)
-
-    left = max_chars
-    for path in sorted(p for p in resource().rglob("*") if p.is_file()):
-        if path.suffix == ".json":
-            texts = list(strings(json.loads(path.read_text("utf-8"))))
-        elif path.suffix == ".jsonl":
-            lines = path.read_text("utf-8").splitlines()
-            texts = [s for line in lines if line.strip() for s in strings(json.loads(line))]
-        elif path.suffix in {".txt", ".csv"}:
-            texts = [path.read_text("utf-8")]
-        else:
-            continue
-        for text in texts:
-            for i in range(0, len(text), 100_000):
-                chunk = text[i : i + 100_000][:left]
-                left -= len(chunk)
-                yield chunk
-                if left <= 0:
-                    return
-
-
-def train_tokenizer(vocab_size: int, max_chars: int) -> Any:
-    """A byte-level BPE (``<s>`` prepended, ``</s>`` eos and pad) trained on shipped text."""
-    from fireact.train.sft import train_bpe_tokenizer
-
-    fast = train_bpe_tokenizer(shipped_text(max_chars), vocab_size)
-    fast.pad_token = fast.eos_token  # as `sft.load_tokenizer` does for a tokenizer without one
-    return fast
-
-
-def build_model(spec: ModelSpec, tokenizer: Any, device: str, dtype: Any, attention: str) -> Any:
-    """A random LlamaForCausalLM of `spec`, initialised directly on `device` in `dtype`."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    config = LlamaConfig(
-        vocab_size=max(spec.vocab, len(tokenizer)),
-        hidden_size=spec.hidden,
-        intermediate_size=spec.intermediate,
-        num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads,
-        num_key_value_heads=spec.heads,
-        max_position_embeddings=4096,
-        initializer_range=spec.init_range,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
-    model.config.use_cache = False  # as `sft.load_model`
-    return model.to(device)
 
 
 def enable_checkpointing(model: Any) -> str:
@@ -379,48 +287,6 @@ def epoch_summary(items: list[Item], order: list[int], multiple: int) -> dict[st
 # ---------------------------------------------------------------- measuring
 
 
-class Device:
-    """Clocks and peak memory for CUDA or the CPU."""
-
-    def __init__(self, device: str) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = device
-        self.cuda = device.startswith("cuda")
-
-    def sync(self) -> None:
-        """Wait for queued GPU work (no-op on the CPU)."""
-        if self.cuda:
-            self.torch.cuda.synchronize()
-
-    def reset_peak(self) -> None:
-        """Start a new peak-memory window."""
-        if self.cuda:
-            self.torch.cuda.empty_cache()
-            self.torch.cuda.reset_peak_memory_stats()
-
-    def peak_gib(self) -> float | None:
-        """Peak GPU memory allocated since `reset_peak` (None on the CPU)."""
-        if not self.cuda:
-            return None
-        return round(self.torch.cuda.max_memory_allocated() / GIB, 2)
-
-    def marker(self) -> Any:
-        """A point in time on the device's stream (a CUDA event) or on the host clock."""
-        if self.cuda:
-            event = self.torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
-
-    def seconds(self, start: Any, end: Any) -> float:
-        """Seconds between two markers (after `sync` for CUDA events)."""
-        if self.cuda:
-            return start.elapsed_time(end) / 1000
-        return end - start
-
-
 def run_system(
     name: str,
     model: Any,
@@ -451,7 +317,7 @@ def run_system(
         )
     model.train()
     dev.sync()
-    dev.reset_peak()
+    dev.reset_peak(empty_cache=True)
     cpu_start = time.process_time()
     marks, losses, counts, collate_s, host_s = [], [], [], [], []
     wall_start = 0.0
@@ -644,7 +510,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return torch.autocast(device_type=dev.device.split(":")[0], dtype=dtype)
 
     t0 = time.perf_counter()
-    tokenizer = train_tokenizer(args.vocab_size or spec.vocab, args.corpus_chars)
+    # pad = eos, as `sft.load_tokenizer` does for a tokenizer without one
+    tokenizer = train_tokenizer(args.vocab_size or spec.vocab, args.corpus_chars, pad_as_eos=True)
     tokenizer_s = time.perf_counter() - t0
     print(f"tokenizer: vocab {len(tokenizer)} in {tokenizer_s:.1f} s", flush=True)
 
@@ -673,12 +540,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "baseline": epoch_summary(base_all, base_order, PAD_MULTIPLE),
     }
 
-    torch.manual_seed(args.seed)
-    dev.sync()
-    t0 = time.perf_counter()
-    model = build_model(spec, tokenizer, args.device, dtype, attention)
-    dev.sync()
-    build_s = time.perf_counter() - t0
+    build_s, model = dev.time(
+        lambda: build_model(
+            spec, tokenizer, args.device, dtype, seed=args.seed, attention=attention
+        )
+    )
+    model.config.use_cache = False  # as `sft.load_model`
     model = sft.apply_method(model, config)
     checkpointing = enable_checkpointing(model) if config.gradient_checkpointing else None
     print(f"model {args.spec_name}: built on {args.device} in {build_s:.1f} s", flush=True)
