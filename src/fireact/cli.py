@@ -480,8 +480,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {err.format_message()}{hint}", file=sys.stderr)
         sys.exit(err.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        print("interrupted", file=sys.stderr)
+        print(
+            "interrupted: finished work is saved; rerun with --resume to continue",
+            file=sys.stderr,
+        )
         sys.exit(130)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        print(
+            "interrupted: finished work is saved; rerun with --resume to continue",
+            file=sys.stderr,
+        )
     sys.exit(code if isinstance(code, int) else 0)
 
 
