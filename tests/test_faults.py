@@ -142,7 +142,7 @@ method: full
 precision: fp32
 cpu_threads: 1
 learning_rate: 3.0e-3
-epochs: 6
+epochs: 12
 batch_size: 2
 micro_batch_size: 2
 packing: false
