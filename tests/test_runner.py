@@ -312,7 +312,7 @@ from fireact.tools.base import open_page
 
 class SlowScripted(ScriptedLLM):
     async def complete(self, prompt, **kw):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.15)  # the whole run takes ~4 s: the kill lands midway
         return await super().complete(prompt, **kw)
 
 class Tool:
