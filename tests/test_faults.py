@@ -98,6 +98,9 @@ def start_slow_run(base_url: str, out: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a test runner started in the background inherits SIGINT as ignored; a user's
+        # terminal does not: give the child the default disposition, as a shell would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
