@@ -257,3 +257,19 @@ def test_openai_ft_recipe_with_an_unknown_key(tmp_path):
     recipe.write_text("training_file: x.jsonl\nmodel: gpt-3.5-turbo\nepochs: 3\n")
     result = run_cli("openai-ft", "run", str(recipe), env={"OPENAI_API_KEY": "sk-test"})
     assert_one_line_error(result, "r.yaml: unknown key(s) epochs")
+
+
+def test_quickstart_with_a_real_model_uses_lora_and_runs_base_plus_adapter(tmp_path):
+    from tests.tiny_models import build_tiny_llama
+
+    base = build_tiny_llama(tmp_path / "base")
+    out = tmp_path / "qs"
+    result = run_cli(
+        "quickstart", "--out", str(out), "--questions", "2", "--train-examples", "4",
+        "--model", str(base),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (out / "model" / "adapter_config.json").is_file()
+    run_config = json.loads((out / "agent" / "config.json").read_text())
+    assert run_config["options"]["model"] == f"hf:{base}:{out / 'model'}"
+    assert json.loads((out / "summary.json").read_text())["run"]["episodes"] == 2

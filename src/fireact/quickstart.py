@@ -11,8 +11,9 @@
 5. score    — the run is scored with the official metrics.
 
 Every stage writes into the quickstart folder, and the summary names each output. The tiny model
-learns the format, not the task: its answers are mostly wrong. `--model <HF id>` on a GPU fine-
-tunes that model with the same stages.
+learns the format, not the task: its answers are mostly wrong. `--model <HF id or path>` on a GPU
+fine-tunes that model instead, with the paper's LoRA recipe (`configs/llama2-7b-lora.yaml`), and
+runs it as base + adapter.
 """
 
 from __future__ import annotations
@@ -81,10 +82,14 @@ def quickstart(
 
     overrides = ["--dataset", str(train_file), "--output_dir", str(out / "model")]
     overrides += ["--overwrite", "true", "--max_examples", str(train_examples)]
-    if model is not None:
+    recipe = "tiny.yaml"
+    if model is not None:  # a real model: the paper's LoRA recipe on it
+        recipe = "llama2-7b-lora.yaml"
         overrides += ["--model", model]
-    trained = train(load_config(resource("configs", "tiny.yaml"), overrides))
-    model_dir = trained["outputs"].get("model") or trained["outputs"]["adapter"]
+    trained = train(load_config(resource("configs", recipe), overrides))
+    outputs = trained["outputs"]
+    model_dir = outputs.get("model") or outputs["adapter"]
+    agent_model = f"hf:{model}:{outputs['adapter']}" if "adapter" in outputs else f"hf:{model_dir}"
     summary["train"] = {
         "model": model_dir,
         "steps": trained["steps"],
@@ -98,7 +103,7 @@ def quickstart(
             task="hotpotqa",
             split="dev",
             end=questions,
-            model=f"hf:{model_dir}",
+            model=agent_model,
             format="alpaca",
             tool="local",
             tool_style="google",
