@@ -37,6 +37,58 @@ from fireact.train import load_config, train
 TEACHER_SET = ("finetune", "alpaca_format", "hotpotqa.json")
 
 
+def teach(out: Path, train_examples: int) -> dict[str, Any]:
+    """Stage 1: replay FireAct's GPT-4 trajectories as the teacher; keep the successes."""
+    records = read_json(resource(*TEACHER_SET))[:train_examples]
+    q_path, script, replay_tool = write_replay_inputs(records, out / "teacher-inputs")
+    options = RunOptions(
+        task="hotpotqa",
+        data=q_path,
+        model=f"scripted:{script}",
+        format="alpaca",
+        out=out / "teacher",
+        overwrite=True,
+        progress=False,
+    )
+    return generate(options, tool=replay_tool)
+
+
+def fine_tune(
+    train_file: Path, out: Path, train_examples: int, model: str | None
+) -> tuple[dict[str, Any], str]:
+    """Stage 3: the tiny recipe, or the paper's LoRA recipe on `model`; (summary, agent spec)."""
+    overrides = ["--dataset", str(train_file), "--output_dir", str(out / "model")]
+    overrides += ["--overwrite", "true", "--max_examples", str(train_examples)]
+    recipe = "tiny.yaml"
+    if model is not None:  # a real model: the paper's LoRA recipe on it
+        recipe = "llama2-7b-lora.yaml"
+        overrides += ["--model", model]
+    trained = train(load_config(resource("configs", recipe), overrides))
+    outputs = trained["outputs"]
+    if "adapter" in outputs:
+        return trained, f"hf:{model}:{outputs['adapter']}"
+    return trained, f"hf:{outputs['model']}"
+
+
+def run_agent(agent_model: str, out: Path, questions: int) -> dict[str, Any]:
+    """Stage 4: the fine-tuned model answers dev questions with the local search index."""
+    options = RunOptions(
+        task="hotpotqa",
+        split="dev",
+        end=questions,
+        model=agent_model,
+        format="alpaca",
+        tool="local",
+        tool_style="google",
+        max_tokens=64,
+        concurrency=questions,
+        out=out / "agent",
+        overwrite=True,
+        progress=False,
+    )
+    return run(options)
+
+
 def quickstart(
     out: Path,
     *,
@@ -53,79 +105,42 @@ def quickstart(
         raise FireactError(f"{out} is not empty: pass --overwrite or pick another --out")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    summary: dict[str, Any] = {"out": str(out)}
 
     def stage(n: int, name: str, text: str) -> None:
         console.print(f"[{n}/5] {name}: {text} ({time.perf_counter() - started:.0f} s)")
 
-    records = read_json(resource(*TEACHER_SET))[:train_examples]
-    q_path, script, replay_tool = write_replay_inputs(records, out / "teacher-inputs")
-    teacher = generate(
-        RunOptions(
-            task="hotpotqa",
-            data=q_path,
-            model=f"scripted:{script}",
-            format="alpaca",
-            out=out / "teacher",
-            overwrite=True,
-            progress=False,
-        ),
-        tool=replay_tool,
-    )
-    summary["generate"] = {"episodes": teacher["n"], "kept": teacher["kept"], "em": teacher["em"]}
+    teacher = teach(out, train_examples)
     stage(1, "generate", f"{teacher['kept']}/{teacher['n']} teacher episodes kept")
-
     train_file = out / "train.json"
     converted = convert([out / "teacher"], "alpaca", train_file, overwrite=True)
-    summary["convert"] = {"file": str(train_file), "examples": converted["kept"]}
     stage(2, "convert", f"{converted['kept']} examples -> {train_file}")
-
-    overrides = ["--dataset", str(train_file), "--output_dir", str(out / "model")]
-    overrides += ["--overwrite", "true", "--max_examples", str(train_examples)]
-    recipe = "tiny.yaml"
-    if model is not None:  # a real model: the paper's LoRA recipe on it
-        recipe = "llama2-7b-lora.yaml"
-        overrides += ["--model", model]
-    trained = train(load_config(resource("configs", recipe), overrides))
-    outputs = trained["outputs"]
-    model_dir = outputs.get("model") or outputs["adapter"]
-    agent_model = f"hf:{model}:{outputs['adapter']}" if "adapter" in outputs else f"hf:{model_dir}"
-    summary["train"] = {
-        "model": model_dir,
-        "steps": trained["steps"],
-        "final_loss": trained["final_loss"],
-        "seconds": trained["runtime_s"],
-    }
+    trained, agent_model = fine_tune(train_file, out, train_examples, model)
     stage(3, "train", f"{trained['steps']} steps, final loss {trained['final_loss']:.3f}")
-
-    agent = run(
-        RunOptions(
-            task="hotpotqa",
-            split="dev",
-            end=questions,
-            model=agent_model,
-            format="alpaca",
-            tool="local",
-            tool_style="google",
-            max_tokens=64,
-            concurrency=questions,
-            out=out / "agent",
-            overwrite=True,
-            progress=False,
-        )
-    )
-    summary["run"] = {
-        "folder": str(out / "agent"),
-        "episodes": agent["n"],
-        "finished": agent["finished"],
-        "tool_calls": agent["tool_calls"],
-        "mean_steps": agent["mean_steps"],
-    }
+    agent = run_agent(agent_model, out, questions)
     stage(4, "run", f"{agent['n']} dev questions, {agent['tool_calls']} search calls")
-
     scored = score_file(out / "agent" / "episodes.jsonl")
-    summary["score"] = {"em": scored.em, "f1": scored.f1, "finished": scored.finished}
-    summary["seconds"] = round(time.perf_counter() - started, 1)
+
+    outputs = trained["outputs"]
+    summary = {
+        "out": str(out),
+        "generate": {"episodes": teacher["n"], "kept": teacher["kept"], "em": teacher["em"]},
+        "convert": {"file": str(train_file), "examples": converted["kept"]},
+        "train": {
+            "model": outputs.get("model") or outputs["adapter"],
+            "steps": trained["steps"],
+            "final_loss": trained["final_loss"],
+            "seconds": trained["runtime_s"],
+        },
+        "run": {
+            "folder": str(out / "agent"),
+            "episodes": agent["n"],
+            "finished": agent["finished"],
+            "tool_calls": agent["tool_calls"],
+            "mean_steps": agent["mean_steps"],
+        },
+        "score": {"em": scored.em, "f1": scored.f1, "finished": scored.finished},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     stage(5, "score", f"EM {100 * scored.em:.1f}, F1 {100 * scored.f1:.1f} -> {out}/summary.json")
     return summary
