@@ -406,3 +406,18 @@ def test_reflexion_needs_gold_answers(tmp_path):
     with pytest.raises(FireactError, match="gold answers"):
         run(opts)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_hf_model_batches_every_episode_in_flight(tmp_path):
+    import asyncio as aio
+
+    from fireact.agent.runner import build_llm
+    from tests.tiny_models import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path / "m")
+    opts = RunOptions(task="hotpotqa", model=f"hf:{model}", out=tmp_path / "o", concurrency=48)
+    llm = build_llm(opts)
+    try:
+        assert llm.max_batch_size == 48
+    finally:
+        aio.run(llm.aclose())

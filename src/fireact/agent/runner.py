@@ -435,6 +435,10 @@ def build_llm(options: RunOptions) -> LLM:
         extra["hedge_after_s"] = options.hedge_after
         if options.base_url:
             extra["base_url"] = options.base_url
+    elif options.model.startswith("hf:"):
+        # every episode in flight fits in one batched generate (the backend's default is 32)
+        extra["max_batch_size"] = options.concurrency
+        extra["seed"] = options.seed
     return load_llm(options.model, **extra)
 
 
