@@ -63,7 +63,6 @@ import os
 import resource as rusage
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -74,8 +73,8 @@ from typing import Any
 
 # `common` and `models` (which appends src/ to sys.path when fireact is not installed)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_table, latency_stats, run_info, write_results  # noqa: E402
-from models import PACKAGES, SIZES, Device, build_model, train_tokenizer  # noqa: E402
+from common import format_table, latency_stats  # noqa: E402
+from models import SIZES, Device, build_model, run_benchmark, train_tokenizer  # noqa: E402
 
 from fireact.llm.base import Completion, cut_at_stop  # noqa: E402
 from fireact.llm.hf import HFLLM  # noqa: E402
@@ -629,15 +628,7 @@ def tables(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables, write the results file; return the document."""
-    args = parse_args(argv)
-    info = run_info(PACKAGES)
-    with tempfile.TemporaryDirectory(prefix="fireact-inference-") as tmp:
-        results = bench(args, Path(tmp))
-    path = write_results(NAME, info, results, args.out)
-    print(tables(results))
-    print(json.dumps(results["target_check"]))
-    print(f"results: {path}")
-    return {"path": str(path), **info, **results}
+    return run_benchmark(NAME, parse_args(argv), bench, tables)
 
 
 if __name__ == "__main__":

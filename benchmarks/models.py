@@ -220,3 +220,25 @@ class Device:
 
         took, _ = self.time(copies)
         return round(2 * n * reps / took / 1e9, 1)
+
+
+def run_benchmark(
+    name: str,
+    args: Any,
+    bench: Callable[[Any, Path], dict[str, Any]],
+    tables: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """The shared ``main`` of the GPU benchmarks: `bench` in a scratch folder, the results file
+    written, the tables and target check printed; returns the whole document."""
+    import tempfile
+
+    from common import run_info, write_results
+
+    info = run_info(PACKAGES)
+    with tempfile.TemporaryDirectory(prefix=f"fireact-{name}-") as tmp:
+        results = bench(args, Path(tmp))
+    path = write_results(name, info, results, args.out)
+    print(tables(results))
+    print(json.dumps(results["target_check"]))
+    print(f"results: {path}")
+    return {"path": str(path), **info, **results}
