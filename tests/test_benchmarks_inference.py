@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmark_module import load_benchmark
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "inference_bench.py"
-
 
 @pytest.fixture(scope="module")
 def inference_bench():
     """The benchmark module, imported from its file."""
-    spec = importlib.util.spec_from_file_location("inference_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["inference_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("inference_bench")
 
 
 def test_quick_run_writes_every_figure(inference_bench, tmp_path: Path) -> None:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "rollout_bench.py"
+from tests.benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def rollout_bench():
     """The benchmark module, imported from its file."""
-    spec = importlib.util.spec_from_file_location("rollout_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rollout_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("rollout_bench")
 
 
 def test_workload_is_deterministic_and_follows_fireact_steps(rollout_bench) -> None:

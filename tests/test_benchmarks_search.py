@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def search_bench():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import search_bench
-
-        yield search_bench
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    """The benchmark module, imported from its file."""
+    return load_benchmark("search_bench")
 
 
 def test_smoke_run_writes_results(

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmark_module import load_benchmark
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 pytest.importorskip("peft")
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "train_bench.py"
-
 
 @pytest.fixture(scope="module")
 def train_bench():
     """The benchmark module, imported from its file."""
-    spec = importlib.util.spec_from_file_location("train_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("train_bench")
 
 
 def test_quick_run_writes_every_figure(train_bench, tmp_path: Path) -> None:
