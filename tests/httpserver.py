@@ -1,7 +1,8 @@
 """A tiny threaded HTTP server on 127.0.0.1 for testing HTTP tools against real sockets.
 
-Tests give it a handler ``(path, query) -> Reply`` and read back every request it received
-(path, query parameters, headers). Nothing here reaches the network.
+Tests give it a handler ``(path, query) -> Reply`` (`serve`), or one that sees the whole
+`Request` with its headers (`serve_requests`), and read back every request it received (path,
+query parameters, headers). Nothing here reaches the network.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Reply:
     body: Any = None
     content_type: str = "application/json"
     delay: float = 0.0  # seconds to sleep before answering (for timeout tests)
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -54,6 +56,7 @@ class Server:
 
 
 Handler = Callable[[str, dict[str, str]], Reply]
+RequestHandler = Callable[[Request], Reply]
 
 
 def fixture(name: str) -> Any:
@@ -64,6 +67,13 @@ def fixture(name: str) -> Any:
 @contextmanager
 def serve(handler: Handler) -> Iterator[Server]:
     """Run `handler` behind a local HTTP server for the duration of the ``with`` block."""
+    with serve_requests(lambda request: handler(request.path, request.query)) as server:
+        yield server
+
+
+@contextmanager
+def serve_requests(handler: RequestHandler) -> Iterator[Server]:
+    """Like `serve`, for a handler given the whole `Request` (its headers too)."""
     server = Server(url="")
     stop = threading.Event()
 
@@ -71,8 +81,9 @@ def serve(handler: Handler) -> Iterator[Server]:
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            server.requests.append(Request(parts.path, query, dict(self.headers.items())))
-            reply = handler(parts.path, query)
+            request = Request(parts.path, query, dict(self.headers.items()))
+            server.requests.append(request)
+            reply = handler(request)
             if reply.delay:
                 stop.wait(reply.delay)
             body = reply.encoded()
@@ -80,6 +91,8 @@ def serve(handler: Handler) -> Iterator[Server]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):

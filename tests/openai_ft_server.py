@@ -15,6 +15,16 @@ JSONL objects with a ``messages`` list, or fewer than 10 examples) the job goes 
 with an ``invalid_training_file`` error instead. Cancel moves a job that has not ended to
 ``cancelled``; a job that ended answers 400. Ids look like the real API's (``file-...``,
 ``ftjob-...``, ``ftevent-...``); events are listed newest first.
+
+Every request to these endpoints is recorded in `calls` as ``"METHOD /path"`` (so a test can
+show that nothing was uploaded or created). `broken` makes an endpoint misbehave as a proxy or a
+half-working server would; it maps a route (``"POST /v1/files"``,
+``"GET /v1/fine_tuning/jobs/{job_id}"``: the method and the route pattern) to one of
+`BROKEN_ANSWERS` (read at each request, so a test may break an endpoint half-way):
+
+* ``"html"``: 200 with an HTML sign-in page (a captive proxy);
+* ``"bad_gateway"``: 502 with an HTML error page (a proxy whose upstream is down);
+* ``"bare"``: 200 with a JSON object without the fields the API promises (``{"object": ...}``).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 import random
 import string
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +44,17 @@ STATES = ("validating_files", "queued", "running", "succeeded")
 TERMINAL = {"succeeded", "failed", "cancelled"}
 FILE_PURPOSES = {"fine-tune", "assistants", "batch", "vision", "user_data", "evals"}
 SNAPSHOTS = {"gpt-3.5-turbo": "gpt-3.5-turbo-0125", "gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+SIGN_IN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Proxy sign-in</title></head>\n"
+    "<body><h1>Please sign in to continue</h1><form method=post></form></body></html>\n"
+)
+BAD_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
+    "<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+BROKEN_ANSWERS = ("html", "bad_gateway", "bare")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -50,23 +72,51 @@ class OpenAIFTServer(OpenAIServer):
     file_data: dict[str, bytes] = field(default_factory=dict, init=False)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict, init=False)
+    broken: dict[str, str] = field(default_factory=dict)  # route -> one of BROKEN_ANSWERS
+    calls: list[str] = field(default_factory=list, init=False)  # "POST /v1/files", ...
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._ids = random.Random(self.seed + 1)
+        unknown = set(self.broken.values()) - set(BROKEN_ANSWERS)
+        if unknown:
+            raise ValueError(f"unknown broken answers {sorted(unknown)}; known: {BROKEN_ANSWERS}")
 
     def routes(self) -> list[web.RouteDef]:
+        own = [
+            ("POST", "/v1/files", self._upload),
+            ("GET", "/v1/files", self._list_files),
+            ("GET", "/v1/files/{file_id}", self._get_file),
+            ("POST", "/v1/fine_tuning/jobs", self._create_job),
+            ("GET", "/v1/fine_tuning/jobs", self._list_jobs),
+            ("GET", "/v1/fine_tuning/jobs/{job_id}", self._get_job),
+            ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job),
+            ("GET", "/v1/fine_tuning/jobs/{job_id}/events", self._list_events),
+        ]
         return [
             *super().routes(),
-            web.post("/v1/files", self._upload),
-            web.get("/v1/files", self._list_files),
-            web.get("/v1/files/{file_id}", self._get_file),
-            web.post("/v1/fine_tuning/jobs", self._create_job),
-            web.get("/v1/fine_tuning/jobs", self._list_jobs),
-            web.get("/v1/fine_tuning/jobs/{job_id}", self._get_job),
-            web.post("/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job),
-            web.get("/v1/fine_tuning/jobs/{job_id}/events", self._list_events),
-        ]
+            *(web.route(method, path, self._answer_or_break(method, path, handler))
+              for method, path, handler in own),
+        ]  # fmt: skip
+
+    def _answer_or_break(self, method: str, route: str, handler: Handler) -> Handler:
+        """`handler`, recording each call, or the broken answer `broken` gives the route now."""
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.calls.append(f"{method} {request.path}")
+            how = self.broken.get(f"{method} {route}")
+            if how == "html":
+                return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
+            if how == "bad_gateway":
+                return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
+            if how == "bare":
+                kind = "file" if route.startswith("/v1/files") else "fine_tuning.job"
+                if method == "GET" and route.endswith(("files", "jobs", "events")):
+                    kind = "list"
+                return web.json_response({"object": kind})
+            return await handler(request)
+
+        return answer
 
     def _new_id(self, prefix: str, n: int) -> str:
         alphabet = string.ascii_letters + string.digits

@@ -130,7 +130,14 @@ def test_alpaca_format_prompts():
     ep = run(make_agent(llm, DictTool(NIXON), format="alpaca"))
     assert ep.trajectory == GOOD_TRAJECTORY
     head = ALPACA_TEMPLATE.format(question=QUESTION)
-    assert llm.prompts == [head, head + GOOD_TRAJECTORY.split("Thought: Milhouse")[0]]
+    second = head + GOOD_TRAJECTORY.split("Thought: Milhouse")[0] + "Thought:"
+    assert llm.prompts == [head + "Thought:", second]
+    # FireAct's prepare_prompt(question) followed by "Thought:", to the character
+    assert llm.prompts[0] == (
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n\n### Instruction:\nWho was Milhouse named after?\n\n"
+        "### Response:\nThought:"
+    )
 
 
 def test_chat_format_messages():
@@ -350,4 +357,4 @@ def test_replaying_a_fireact_trajectory_reproduces_it():
     ep = run(make_agent(llm, tool, examples=[example], format="alpaca"), example)
     assert ep.trajectory == FIREACT_RECORD["output"]
     assert (ep.prediction, ep.em) == ("Badr Hari", True)
-    assert llm.prompts[0] == ALPACA_TEMPLATE.format(question=example.question)
+    assert llm.prompts[0] == ALPACA_TEMPLATE.format(question=example.question) + "Thought:"

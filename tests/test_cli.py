@@ -1,6 +1,7 @@
 """The `fireact` CLI as a user runs it: index build, search, tasks, quickstart, error lines."""
 
 import json
+from pathlib import Path
 
 from fireact.resources import resource
 from tests.clirun import run_cli
@@ -131,7 +132,12 @@ def test_run_with_a_model_the_server_does_not_serve(tmp_path):
             "run", "--task", "hotpotqa", "--end", "2", "--model", "openai:llama-9",
             "--base-url", server.base_url, "--out", str(tmp_path / "r"),
         )  # fmt: skip
-    assert_one_line_error(result, "model 'llama-9' is not served by")
+    warning, error = result.stderr.strip().splitlines()
+    assert result.returncode == 2
+    assert warning.startswith("warning: ") and "does not list 'llama-9' (it lists: gpt-4" in warning
+    assert (
+        error == f"error: model 'llama-9' was not found at {server.base_url}: check the model name"
+    )
 
 
 def test_run_unknown_method(tmp_path):
@@ -273,3 +279,16 @@ def test_quickstart_with_a_real_model_uses_lora_and_runs_base_plus_adapter(tmp_p
     run_config = json.loads((out / "agent" / "config.json").read_text())
     assert run_config["options"]["model"] == f"hf:{base}:{out / 'model'}"
     assert json.loads((out / "summary.json").read_text())["run"]["episodes"] == 2
+
+
+def test_run_recipe_dry_run_prints_the_resolved_settings_and_runs_nothing(tmp_path):
+    result = run_cli(
+        "run", "configs/run/gpt4-react-hotpotqa.yaml", "--end", "20", "--dry-run",
+        "--out", str(tmp_path / "r"), cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "model: openai:gpt-4" in lines and "tool: serpapi" in lines
+    assert "end: 20" in lines and "random: true" in lines
+    assert "temperature: 0.7  # default" in lines and "max_tokens: 1000  # default" in lines
+    assert not (tmp_path / "r").exists()

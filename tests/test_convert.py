@@ -70,7 +70,7 @@ ALPACA = (
     "    {\n"
     '        "instruction": "Is water wet?",\n'
     '        "input": "",\n'
-    '        "output": "Action: finish[yes]\\nObservation: Episode finished, reward = True\\n"\n'
+    '        "output": "Action: finish[yes]\\nObservation: Episode finished, reward = 1"\n'
     "    }\n"
     "]"
 )
@@ -86,7 +86,7 @@ CHAT_ALL = (
     '"content": "Observation: Episode finished, reward = False"}]}\n'
     '{"messages": [{"role": "user", "content": "Is water wet?"}, {"role": "assistant", '
     '"content": "Action: finish[yes]"}, {"role": "user", "content": "Observation: Episode '
-    'finished, reward = True"}]}\n'
+    'finished, reward = 1"}]}\n'
 )
 
 
@@ -151,20 +151,137 @@ def test_method_filter_and_cot_text(tmp_path: Path) -> None:
             "instruction": "Is 7 prime?",
             "input": "",
             "output": "Thought: 7 has no divisors but 1 and 7.\nAction: finish[yes]\n"
-            "Observation: Episode finished, reward = True\n",
+            "Observation: Episode finished, reward = 1",
         }
     ]
     assert (stats["kept"], stats["dropped_method"]) == (1, 2)
 
 
-def test_runner_multimethod_text_passes_through(tmp_path: Path) -> None:
+def test_runner_cot_text_gets_fireacts_reward_and_no_final_newline(tmp_path: Path) -> None:
     text = (
         "Thought: 7 is prime.\nAction: finish[yes]\nObservation: Episode finished, reward = True\n"
     )
     run = write_run(tmp_path / "run", [episode("5", "Is 7 prime?", text, True, method="cot")])
     out = tmp_path / "x.json"
     convert([run], "alpaca", out)
-    assert json.loads(out.read_text())[0]["output"] == text
+    assert json.loads(out.read_text())[0]["output"] == (
+        "Thought: 7 is prime.\nAction: finish[yes]\nObservation: Episode finished, reward = 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "word"),
+    [
+        ("hotpotqa", "True"),
+        ("bamboogle", "True"),
+        ("strategyqa", "1"),
+        ("mmlu", "1"),
+        ("mine", "True"),
+    ],
+)
+def test_react_reward_is_written_as_fireacts_task_prints_it(
+    tmp_path: Path, task: str, word: str
+) -> None:
+    run = write_run(tmp_path / "run", [dict(PARIS, task=task)])
+    convert([run], "alpaca", tmp_path / "x.json")
+    output = json.loads((tmp_path / "x.json").read_text())[0]["output"]
+    assert output.endswith(
+        f"Action: finish[Paris]\nObservation: Episode finished, reward = {word}\n"
+    )
+
+
+def test_io_failure_ends_reward_0(tmp_path: Path) -> None:
+    text = "Action: finish[no]\nObservation: Episode finished, reward = False\n"
+    run = write_run(tmp_path / "run", [episode("6", "Is ice hot?", text, False, method="io")])
+    convert([run], "chat", tmp_path / "x.jsonl", keep="all")
+    messages = json.loads((tmp_path / "x.jsonl").read_text())["messages"]
+    assert messages[-1] == {"role": "user", "content": "Observation: Episode finished, reward = 0"}
+
+
+def test_chat_question_is_stripped(tmp_path: Path) -> None:
+    run = write_run(
+        tmp_path / "run", [dict(PARIS, question=" Which city is the capital of France? ")]
+    )
+    convert([run], "chat", tmp_path / "x.jsonl")
+    messages = json.loads((tmp_path / "x.jsonl").read_text())["messages"]
+    assert messages[0] == {"role": "user", "content": "Which city is the capital of France?"}
+
+
+# A Reflexion record as the runner writes it: two failed tries (the first ended on a wrong
+# finish, the second ran out of steps and began without a thought), then the solved one.
+HAMLET_TRIES = [
+    (
+        "Thought: I think it is Marlowe.\nAction: finish[Marlowe]\n"
+        "Observation: Episode finished, reward = False\n",
+        "I answered from memory without searching.",
+    ),
+    (
+        "Action: search[Hamlet author]\nObservation: Hamlet is a tragedy.\n",
+        "I should search the play itself.",
+    ),
+]
+REFLEXION = episode(
+    "7",
+    "Who wrote Hamlet?",
+    "Thought: Search the play.\nAction: search[Hamlet]\n"
+    "Observation: Hamlet was written by William Shakespeare.\n"
+    "Thought: It is Shakespeare.\nAction: finish[Shakespeare]\n"
+    "Observation: Episode finished, reward = True\n",
+    True,
+    method="reflexion",
+    tries=3,
+    reflections=[reflection for _, reflection in HAMLET_TRIES],
+    attempts=[
+        {"trajectory": text, "prediction": None, "finished": False, "em": False, "f1": 0.0,
+         "steps": 1, "reflection": reflection}
+        for text, reflection in HAMLET_TRIES
+    ],
+)  # fmt: skip
+
+
+def test_reflexion_keeps_every_try_with_its_reflection_inline(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [REFLEXION])
+    convert([run], "alpaca", tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text())[0]["output"] == (
+        "Thought: I answered from memory without searching.\n"
+        "Action: search[Hamlet author]\nObservation: Hamlet is a tragedy.\n"
+        "Thought: I should search the play itself. Search the play.\nAction: search[Hamlet]\n"
+        "Observation: Hamlet was written by William Shakespeare.\n"
+        "Thought: It is Shakespeare.\nAction: finish[Shakespeare]\n"
+        "Observation: Episode finished, reward = True\n"
+    )
+
+
+def test_reflexion_chat_turns(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [REFLEXION])
+    convert([run], "chat", tmp_path / "x.jsonl")
+    messages = json.loads((tmp_path / "x.jsonl").read_text())["messages"]
+    assert [m["content"] for m in messages] == [
+        "Who wrote Hamlet?",
+        "Thought: I answered from memory without searching.\nAction: search[Hamlet author]",
+        "Observation: Hamlet is a tragedy.",
+        "Thought: I should search the play itself. Search the play.\nAction: search[Hamlet]",
+        "Observation: Hamlet was written by William Shakespeare.",
+        "Thought: It is Shakespeare.\nAction: finish[Shakespeare]",
+        "Observation: Episode finished, reward = True",
+    ]
+
+
+def test_reflexion_reflection_falls_back_to_the_reflections_list(tmp_path: Path) -> None:
+    attempts = [{k: v for k, v in a.items() if k != "reflection"} for a in REFLEXION["attempts"]]
+    run = write_run(tmp_path / "run", [dict(REFLEXION, attempts=attempts)])
+    convert([run], "alpaca", tmp_path / "x.json")
+    output = json.loads((tmp_path / "x.json").read_text())[0]["output"]
+    assert output.startswith("Thought: I answered from memory without searching.\nAction: ")
+
+
+def test_reflexion_bad_attempts_name_the_line(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [PARIS, dict(REFLEXION, attempts=[{"reflection": "r"}])])
+    with pytest.raises(FireactError) as err:
+        convert([run], "alpaca", tmp_path / "x.json")
+    assert str(err.value) == (
+        f"{run / 'episodes.jsonl'}:2: attempts[0] must be an object with a 'trajectory' text"
+    )
 
 
 def test_mix_dedupe_by_method_and_question(tmp_path: Path) -> None:
@@ -311,11 +428,13 @@ def test_fireact_hotpotqa_round_trip_is_byte_identical(tmp_path: Path) -> None:
     ours = chat.read_text(encoding="utf-8").splitlines()
     theirs = (FINETUNE / "gpt_format" / "hotpotqa.jsonl").read_text(encoding="utf-8").splitlines()
     differ = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
-    # FireAct's chat file strips the question of 3 records; everything else is identical.
-    assert differ == [134, 235, 357]
+    # Chat questions are stripped, as in FireAct's other chat sets; hotpotqa.jsonl alone keeps
+    # the trailing whitespace of 26 questions. Everything else is identical.
+    spaced = [5, 10, 17, 28, 54, 101, 139, 144, 192, 235, 271, 273, 302, 308, 335, 341, 363]
+    assert differ == [*spaced, 381, 384, 406, 412, 425, 466, 470, 471, 492]
     for i in differ:
         a, b = json.loads(ours[i])["messages"], json.loads(theirs[i])["messages"]
-        assert a[0]["content"].strip() == b[0]["content"].strip() and a[1:] == b[1:]
+        assert a[0]["content"] == b[0]["content"].rstrip() != b[0]["content"] and a[1:] == b[1:]
 
 
 def test_import_fireact_text_alpaca_and_chat_forms(tmp_path: Path) -> None:

@@ -6,11 +6,18 @@ import asyncio
 import time
 
 import pytest
+from httpserver import Reply, serve
 from openai_server import OpenAIServer, ScriptRequest
 
 from fireact.errors import FireactError
 from fireact.llm import LLMError, load_llm
-from fireact.llm.openai_backend import HEDGE_HEADER, OpenAILLM, quantile
+from fireact.llm.openai_backend import (
+    HEDGE_HEADER,
+    OpenAILLM,
+    is_completion_model,
+    quantile,
+    resolve_api,
+)
 from fireact.llm.prices import Price, cost_usd, lookup_price, price_table
 
 STOP = ["\nObservation:"]
@@ -41,18 +48,63 @@ async def check_and_close(llm: OpenAILLM) -> list[str]:
         await llm.aclose()
 
 
-def test_completions_api_returns_text_cut_at_stop_with_usage_and_cost() -> None:
+def test_a_text_prompt_to_a_chat_model_is_one_user_message_on_the_chat_api() -> None:
     reply = "Thought: it is Paris\nAction: finish[Paris]\nObservation: Episode finished"
+    prompt = "Question: capital of France?\nThought:"
     with OpenAIServer({"France": [reply]}) as server:
         llm = OpenAILLM("gpt-4", base_url=server.base_url)
-        out = run(complete_and_close(llm, "Question: capital of France?\nThought:", stop=STOP))
+        out = run(complete_and_close(llm, prompt, stop=STOP))
         body = server.requests[0].body
-    assert server.requests[0].path == "/v1/completions"
+    assert server.requests[0].path == "/v1/chat/completions"
+    assert body["messages"] == [{"role": "user", "content": prompt}]
     assert body["stop"] == STOP and body["max_tokens"] == 256 and body["temperature"] == 0.0
     assert out.text == "Thought: it is Paris\nAction: finish[Paris]"
     assert (out.prompt_tokens, out.completion_tokens) == (5, 6)
     assert out.cost_usd == pytest.approx((5 * 30 + 6 * 60) / 1e6, rel=1e-12)
     assert out.finish_reason == "stop" and out.latency_s > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "api", "path"),
+    [
+        ("gpt-3.5-turbo-instruct", "auto", "/v1/completions"),
+        ("davinci-002", "auto", "/v1/completions"),
+        ("tiny", "completions", "/v1/completions"),
+        ("tiny", "auto", "/v1/chat/completions"),
+        ("tiny", "chat", "/v1/chat/completions"),
+    ],
+)
+def test_which_api_a_text_prompt_goes_to(model: str, api: str, path: str) -> None:
+    models = ("gpt-3.5-turbo-instruct", "davinci-002", "tiny")
+    with OpenAIServer({"France": ["Paris"]}, models=models) as server:
+        llm = OpenAILLM(model, base_url=server.base_url, api=api)  # type: ignore[arg-type]
+        out = run(complete_and_close(llm, "capital of France?"))
+        request = server.requests[0]
+    assert (request.path, out.text) == (path, "Paris")
+    if path == "/v1/completions":
+        assert request.body["prompt"] == "capital of France?"
+
+
+@pytest.mark.parametrize(
+    ("api", "fmt", "expected"),
+    [
+        ("auto", "fewshot", "chat"),
+        ("auto", "chat", "chat"),
+        ("auto", "alpaca", "completions"),
+        ("chat", "alpaca", "chat"),
+        ("completions", "fewshot", "completions"),
+    ],
+)
+def test_resolve_api_for_gpt4(api: str, fmt: str, expected: str) -> None:
+    assert resolve_api(api, "gpt-4", fmt) == expected
+
+
+def test_known_completion_models_and_their_fine_tunes() -> None:
+    assert is_completion_model("gpt-3.5-turbo-instruct")
+    assert is_completion_model("gpt-3.5-turbo-instruct-0914")
+    assert is_completion_model("ft:davinci-002:my-org::abc123")
+    assert not is_completion_model("gpt-3.5-turbo")
+    assert not is_completion_model("ft:gpt-3.5-turbo-0613:org::id")
 
 
 def test_chat_api_for_message_lists() -> None:
@@ -194,13 +246,63 @@ def test_check_reports_an_unreachable_server() -> None:
         run(check_and_close(llm))
 
 
-def test_check_and_complete_report_an_unknown_model() -> None:
+def test_an_unlisted_model_is_a_warning_at_check_and_an_error_at_the_first_call() -> None:
     with OpenAIServer() as server:
         assert "gpt-4" in run(check_and_close(OpenAILLM("gpt-4", base_url=server.base_url)))
         llm = OpenAILLM("gpt-5-turbo", base_url=server.base_url)
-        with pytest.raises(FireactError, match="'gpt-5-turbo' is not served by .*gpt-4"):
-            run(check_and_close(llm))
+        run(check_and_close(llm))
+        assert len(llm.warnings) == 1
+        assert "does not list 'gpt-5-turbo' (it lists: gpt-4" in llm.warnings[0]
         with pytest.raises(FireactError, match="'gpt-5-turbo' was not found"):
+            run(complete_and_close(llm, "q"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "warning"),
+    [
+        (Reply(404, "Not Found", "text/plain"), "/v1/models answered HTTP 404; cannot check"),
+        (
+            Reply(200, "<html><body>Welcome to the gateway</body></html>", "text/html"),
+            "/v1/models did not answer a model list ('<html><body>Welcome to the gateway",
+        ),
+        (Reply(200, {"object": "list"}), "/v1/models did not answer a model list"),
+        (Reply(200, ""), "/v1/models did not answer a model list (an empty body)"),
+    ],
+    ids=["404", "html", "no-data", "empty"],
+)
+def test_an_odd_model_list_is_one_warning_and_never_blocks(reply: Reply, warning: str) -> None:
+    with serve(lambda path, query: reply) as gateway:
+        llm = OpenAILLM("gpt-4", base_url=gateway.url + "/v1")
+        assert run(check_and_close(llm)) == []
+    assert len(llm.warnings) == 1 and warning in llm.warnings[0]
+    assert "going on" in llm.warnings[0]
+
+
+def test_a_404_on_the_first_call_suggests_the_missing_v1() -> None:
+    with OpenAIServer({"q": "x"}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url.removesuffix("/v1"))
+        with pytest.raises(FireactError) as info:
+            run(complete_and_close(llm, "q"))
+    message = str(info.value)
+    assert "answered 404 Not Found for /chat/completions" in message
+    assert "usually serve under .../v1" in message
+
+
+def test_a_chat_model_refused_on_completions_says_which_api_to_use() -> None:
+    with OpenAIServer({"q": "x"}) as server:
+        llm = OpenAILLM("gpt-4", base_url=server.base_url, api="completions")
+        with pytest.raises(
+            FireactError, match=r"serves 'gpt-4' as a chat model only .* --api chat"
+        ):
+            run(complete_and_close(llm, "q"))
+        assert len(server.requests) == 1  # a refusal is not retried
+
+
+def test_a_completion_model_refused_on_chat_says_which_api_to_use() -> None:
+    models = ("gpt-3.5-turbo-instruct",)
+    with OpenAIServer({"q": "x"}, models=models) as server:
+        llm = OpenAILLM("gpt-3.5-turbo-instruct", base_url=server.base_url, api="chat")
+        with pytest.raises(FireactError, match=r"completion model only .* --api completions"):
             run(complete_and_close(llm, "q"))
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -387,3 +390,34 @@ def test_default_index_losing_the_race_keeps_the_winner(
     monkeypatch.setattr(local_index, "_build_into", build_while_another_process_wins)
     assert local_index.default_index_dir() == winners[0]
     assert [p.name for p in (tmp_path / "indexes").iterdir()] == [winners[0].name]
+
+
+def test_default_index_build_removes_a_killed_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIREACT_HOME", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    killed = tmp_path / "indexes" / f".default-0123abcd-x1y2.{gone}.building"
+    killed.mkdir(parents=True)
+    (killed / "meta.json").write_text("{")
+    directory = default_index_dir()
+    assert [p.name for p in (tmp_path / "indexes").iterdir()] == [directory.name]
+    assert (directory / ".fireact-index").is_file()
+
+
+def test_damaged_default_index_says_how_to_rebuild_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIREACT_HOME", str(tmp_path))
+    directory = default_index_dir()
+    meta = directory / META_FILE
+    meta.write_text(meta.read_text()[:10])
+    with pytest.raises(FireactError) as error:
+        LocalSearch()
+    assert str(error.value) == (
+        f"{directory}: damaged index (fireact-index.json: Unterminated string starting at: "
+        f"line 2 column 3 (char 4)); delete {directory} and fireact builds it again on next use"
+    )
+    shutil.rmtree(directory)
+    assert call(LocalSearch(), "search", "Scott Derrickson") == DERRICKSON

@@ -117,3 +117,13 @@ def test_strategyqa_prefix_rule(prediction, gold, correct):
 )
 def test_mmlu_prefix_rule(prediction, gold, correct):
     assert mmlu_correct(prediction, gold) is correct
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "correct"),
+    [("No", "no", True), ("yes", "no", False), ("Yes.", "yes", True), ("no", "False", True)],
+)
+def test_strategyqa_scorer_reads_text_golds_by_meaning(prediction, gold, correct):
+    from fireact.tasks.base import score_strategyqa
+
+    assert score_strategyqa(prediction, gold).em is correct

@@ -181,6 +181,41 @@ def test_resume_refuses_other_options_and_a_bad_middle_line(tmp_path):
         run(options(tmp_path, resume=True), tool=tool())
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"temperature": 0.5}, "temperature: "),
+        ({"max_tokens": 64}, "max_tokens: "),
+        ({"max_steps": 4}, "max_steps: "),
+        ({"format": "alpaca"}, "format: "),
+        ({"seed": 1}, "seed: "),
+    ],
+)
+def test_resume_refuses_a_setting_that_changes_results(tmp_path, change, named):
+    run(options(tmp_path, n=4), tool=tool())
+    with pytest.raises(FireactError, match=named) as info:
+        run(options(tmp_path, n=4, resume=True, **change), tool=tool())
+    assert "use a new --out" in str(info.value)
+
+
+def test_resume_refuses_an_edited_prompt_file(tmp_path):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Who? \nThought: x\nAction: finish[y]\n")
+    run(options(tmp_path, n=4, prompt=prompt), tool=tool())
+    prompt.write_text("Who else? \nThought: x\nAction: finish[z]\n")
+    with pytest.raises(FireactError, match="few-shot prompt text changed"):
+        run(options(tmp_path, n=4, prompt=prompt, resume=True), tool=tool())
+
+
+def test_resume_accepts_settings_that_do_not_change_results(tmp_path):
+    first = run(options(tmp_path, n=4, max_steps=3), tool=tool())
+    path = tmp_path / "out" / "episodes.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:2]))
+    again = options(tmp_path, n=4, resume=True, concurrency=1, llm_timeout=5.0, tool_timeout=9.0)
+    resumed = run(again, tool=tool())
+    assert (resumed["episodes_run"], resumed["correct"]) == (2, first["correct"])
+
+
 def test_non_empty_out_needs_resume_or_overwrite(tmp_path):
     run(options(tmp_path), tool=tool())
     with pytest.raises(FireactError, match="not empty"):
@@ -192,8 +227,10 @@ def test_non_empty_out_needs_resume_or_overwrite(tmp_path):
 def test_generate_keeps_successful_episodes(tmp_path):
     summary = generate(options(tmp_path), tool=tool())
     kept = records_of(tmp_path / "out" / "trajectories.jsonl")
-    assert summary["kept"] == len(kept) == 24 and all(r["reward"] for r in kept)
-    summary = generate(options(tmp_path, "all", keep="all"), tool=tool())
+    # 24 episodes succeed; 8 of them saw a "Tool error" observation and are not training data
+    assert summary["kept"] == len(kept) == 16 and all(r["reward"] for r in kept)
+    assert summary["dropped_tool_errors"] == 8
+    summary = generate(options(tmp_path, "all", keep="all", keep_tool_errors=True), tool=tool())
     assert summary["kept"] == N
 
 
@@ -273,12 +310,27 @@ def test_options_from_dict_uses_defaults_for_none(tmp_path):
             "concurrency": None,
         }
     )
-    assert (opts.concurrency, opts.max_steps, opts.temperature, opts.method) == (
-        64,
-        11,
-        0.0,
-        "react",
-    )
+    assert (opts.concurrency, opts.max_steps, opts.method) == (64, 11, "react")
+
+
+@pytest.mark.parametrize(
+    ("model", "fmt", "expected"),
+    [
+        ("openai:gpt-4", "fewshot", (0.7, 1000)),  # the prompted teacher: FireAct's defaults
+        ("openai:ft:gpt-3.5-turbo-0613:org::x", "chat", (0.0, 1000)),  # FireAct's GPT example
+        ("openai:my-llama", "alpaca", (0.0, 1000)),  # a fine-tuned model behind vLLM
+        ("hf:some/model", "fewshot", (0.0, 1000)),  # FireAct's llama backend is greedy
+    ],
+)
+def test_generation_defaults_follow_fireact_per_setting(model, fmt, expected):
+    opts = options_from_dict({"task": "hotpotqa", "model": model, "format": fmt, "out": "o"})
+    assert (opts.temperature, opts.max_tokens) == expected
+
+
+def test_generation_settings_given_by_the_user_win():
+    values = {"task": "hotpotqa", "model": "openai:gpt-4", "out": "o"}
+    opts = options_from_dict(values | {"temperature": 0.0, "max_tokens": 64})
+    assert (opts.temperature, opts.max_tokens) == (0.0, 64)
 
 
 def test_run_with_the_local_tool_and_shipped_data(tmp_path):

@@ -213,3 +213,48 @@ def test_two_processes_with_gloo_train_and_save_once(tmp_path):
     ]
     assert steps[:3] == [1, 2, 3] and len(steps) == 4  # three losses + the final summary, once
     assert (out / "model.safetensors").is_file()
+
+
+def test_a_diverging_run_raises_naming_the_step_and_saves_no_final_model(tmp_path):
+    from fireact.errors import FireactError
+
+    out = tmp_path / "diverged"
+    config = load_config(
+        config_file(tmp_path, SMALL),
+        ["--learning_rate", "1e30", "--max_steps", "4", "--output_dir", str(out)],
+    )
+    with pytest.raises(FireactError) as err:
+        train(config)
+    assert str(err.value) == (
+        "training stopped at step 2: the loss and the gradients are NaN or infinite (the run"
+        " diverged; try a lower learning_rate); nothing was saved as the final model; no"
+        " checkpoint was saved before it"
+    )
+    assert not list(out.glob("*.safetensors")) and not (out / "train_summary.json").exists()
+
+
+def test_two_processes_stop_together_on_a_diverging_run(tmp_path):
+    out = tmp_path / "ddp"
+    config = config_file(
+        tmp_path,
+        SMALL + f"max_steps: 4\nsave_steps: 1\nlearning_rate: 1.0e+30\noutput_dir: {out}\n",
+    )
+    accelerate = Path(sys.executable).with_name("accelerate")
+    gloo = REPO / "configs/accelerate/multi_cpu_gloo.yaml"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    for _attempt in range(2):  # a fresh port once more if the rendezvous itself failed
+        command = [str(accelerate), "launch", "--config_file", str(gloo)]
+        command += ["--main_process_port", str(free_port()), "-m", "fireact.train.sft"]
+        done = subprocess.run(
+            [*command, str(config)], capture_output=True, text=True, env=env, timeout=180
+        )
+        if "error: training stopped" in done.stderr or not RENDEZVOUS_ERRORS.search(done.stderr):
+            break
+    assert done.returncode != 0, done.stderr[-3000:]
+    stopped = (
+        "error: training stopped at step 2: the loss and the gradients are NaN or infinite (the"
+        " run diverged; try a lower learning_rate); nothing was saved as the final model; the"
+        f" last checkpoint before it is {out}/checkpoint-1"
+    )
+    assert done.stderr.count(stopped) == 2, done.stderr[-3000:]  # each rank, at the same step
+    assert not list(out.glob("*.safetensors")) and (out / "checkpoint-1").is_dir()

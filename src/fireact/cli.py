@@ -34,6 +34,10 @@ app.add_typer(index_app, name="index")
 app.add_typer(ft_app, name="openai-ft")
 
 out = Console()
+EXIT_USER_ERROR = 2  # a user-fixable problem (FireactError) or a usage error
+EXIT_EPISODES_FAILED = 3  # run/generate finished, but some episodes ended in errors
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 @app.callback()
@@ -58,39 +62,39 @@ def tasks() -> None:
 
 
 @app.command()
+def models() -> None:
+    """List FireAct's published models; run one with --model hf:fireact/NAME."""
+    from fireact.llm.zoo import zoo_lines
+
+    for line in zoo_lines():
+        print(line)
+
+
+@app.command()
 def score(
     files: Annotated[
-        list[Path], typer.Argument(help="Run JSONL files or FireAct trajectory JSON.")
+        list[Path],
+        typer.Argument(help="Run folders, run JSONL or FireAct trajectory JSON (.gz too)."),
     ],
     task: Annotated[
         str | None, typer.Option(help="Task whose scoring rule to use (default: from the file).")
     ] = None,
     denominator: Annotated[
-        int | None, typer.Option(help="Episodes requested, when unfinished ones were dropped.")
+        int | None,
+        typer.Option(help="Episodes requested (default: the run's n, or FireAct's range)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
 ) -> None:
-    """Score runs: EM, F1, episodes, finished / unfinished."""
+    """Score runs: EM = correct / episodes requested (missing ones count wrong), F1."""
     from fireact.report.score import score_file
 
     results = [score_file(f, task=task, denominator=denominator) for f in files]
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return
-    table = Table("format", "task", "n", "finished", "unfinished", "EM", "F1")
-    table.add_column("file", overflow="fold")
     for r in results:
-        table.add_row(
-            r.format,
-            r.task,
-            str(r.denominator),
-            str(r.finished),
-            str(r.unfinished),
-            f"{100 * r.em:.2f}",
-            f"{100 * r.f1:.2f}",
-            r.file,
-        )
-    out.print(table)
+        print(f"{r.file}  [{r.task}, {r.format}; out of {r.denominator}: {r.denominator_from}]")
+        print(f"  {r.count_line()}")
 
 
 @index_app.command("build")
@@ -130,11 +134,22 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
     """The `run` / `generate` command: the same options, `generate` keeps trajectories."""
 
     def command(
-        task: Annotated[str, typer.Option(help="hotpotqa | bamboogle | strategyqa | mmlu.")],
+        recipe: Annotated[
+            Path | None,
+            typer.Argument(
+                help="A run recipe (YAML of these options, e.g. configs/run/gpt4-react-hotpotqa"
+                ".yaml); options given here override it."
+            ),
+        ] = None,
+        task: Annotated[
+            str | None, typer.Option(help="hotpotqa | bamboogle | strategyqa | mmlu.")
+        ] = None,
         model: Annotated[
-            str, typer.Option(help="openai:MODEL | hf:PATH[:ADAPTER] | scripted:FILE.")
-        ],
-        out_dir: Annotated[Path, typer.Option("--out", help="Run folder (episodes.jsonl etc.).")],
+            str | None, typer.Option(help="openai:MODEL | hf:PATH[:ADAPTER] | scripted:FILE.")
+        ] = None,
+        out_dir: Annotated[
+            Path | None, typer.Option("--out", help="Run folder (episodes.jsonl etc.).")
+        ] = None,
         split: Annotated[str | None, typer.Option(help="Split (default: the task's).")] = None,
         data: Annotated[
             Path | None, typer.Option(help="Your own file in the task's format.")
@@ -151,6 +166,17 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         base_url: Annotated[
             str | None, typer.Option(help="OpenAI-compatible server, e.g. a vLLM server.")
         ] = None,
+        api: Annotated[
+            str | None,
+            typer.Option(
+                help="auto | chat | completions: where a text prompt goes (auto: chat, one user "
+                "message, unless format alpaca or a completion model)."
+            ),
+        ] = None,
+        llm_cache: Annotated[
+            str | None,
+            typer.Option(help="Model-call cache: auto (on at temperature 0) | none | FILE."),
+        ] = None,
         tool: Annotated[str | None, typer.Option(help="local | serpapi | wikipedia.")] = None,
         index: Annotated[Path | None, typer.Option(help="Local index folder.")] = None,
         tool_style: Annotated[str | None, typer.Option(help="google | wiki.")] = None,
@@ -164,7 +190,9 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         cache: Annotated[str | None, typer.Option(help="Tool cache: auto | none | FILE.")] = None,
         concurrency: Annotated[int | None, typer.Option(help="Episodes in flight.")] = None,
         max_steps: Annotated[int | None, typer.Option(help="Step cap per episode.")] = None,
-        max_tokens: Annotated[int | None, typer.Option(help="Tokens per model call.")] = None,
+        max_tokens: Annotated[
+            int | None, typer.Option(help="Tokens per model call (default 1000, as FireAct).")
+        ] = None,
         llm_timeout: Annotated[
             float | None, typer.Option(help="Seconds per API request (default 120).")
         ] = None,
@@ -177,7 +205,13 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         hedge_after: Annotated[
             float | None, typer.Option(help="Hedge requests slower than this (s; default off).")
         ] = None,
-        temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+        temperature: Annotated[
+            float | None,
+            typer.Option(
+                help="Sampling temperature (default: 0.7 for prompted API models, as FireAct; "
+                "0 otherwise)."
+            ),
+        ] = None,
         reflexion_tries: Annotated[int | None, typer.Option(help="Reflexion tries.")] = None,
         seed: Annotated[int | None, typer.Option(help="Seed (noise).")] = None,
         resume: Annotated[
@@ -187,6 +221,17 @@ def agent_command(generate: bool):  # noqa: ANN201 - a typer command
         keep: Annotated[
             str | None, typer.Option(help="generate: keep success (default) | all.")
         ] = None,
+        keep_tool_errors: Annotated[
+            bool,
+            typer.Option(
+                "--keep-tool-errors",
+                help="generate: also keep episodes whose tool calls failed (dropped by default).",
+            ),
+        ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option("--dry-run", help="Print the resolved settings and stop; runs nothing."),
+        ] = False,
     ) -> None:
         values = {k: v for k, v in locals().items() if k != "generate"}
         _agent_command(values, generate=generate)
@@ -205,13 +250,37 @@ def _agent_command(values: dict, *, generate: bool) -> None:
     from fireact.agent import run as run_run
 
     values = dict(values)
+    recipe, dry_run = values.pop("recipe"), values.pop("dry_run")
     values["out"] = values.pop("out_dir")
-    for flag in ("random", "resume", "overwrite"):
+    for flag in ("random", "resume", "overwrite", "keep_tool_errors"):
         values[flag] = values[flag] or None
+    if recipe is not None:
+        from fireact.recipes import load_run_recipe
+
+        given = {k: v for k, v in values.items() if v is not None}
+        values = load_run_recipe(recipe, []) | given
+    if dry_run and values.get("out") is None:
+        values["out"] = "(not set)"
+    for name, flag in (("task", "--task"), ("model", "--model"), ("out", "--out")):
+        if values.get(name) is None:
+            raise FireactError(f"Missing option '{flag}': give it, or a run recipe that sets it")
+    if dry_run:
+        from fireact.recipes import describe
+
+        print(describe({k: v for k, v in values.items() if v is not None}), end="")
+        return
     options = options_from_dict(values)
     summary = (generate_run if generate else run_run)(options)
-    keys = ("n", "finished", "em", "f1", "mean_steps", "cost_usd", "wall_s", "kept")
+    keys = ("n", "finished", "errors", "em", "f1", "mean_steps", "cost_usd", "wall_s", "kept")
+    keys += ("dropped_tool_errors", "llm_cache")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    if summary.get("errors"):
+        print(
+            f"error: {summary['errors']} of {summary['n']} episodes failed: "
+            f"{summary['first_error']}; rerun with --resume to retry them",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_EPISODES_FAILED)
 
 
 app.command("run")(agent_command(generate=False))
@@ -304,6 +373,10 @@ def ft_create(
     """Start a fine-tuning job (and optionally wait for it)."""
     from fireact.train import openai_ft
 
+    openai_ft.check_options(
+        {"model": model, "suffix": suffix, "n_epochs": n_epochs, "seed": seed, "poll_s": poll_s},
+        flags=True,
+    )
     job = openai_ft.create(
         training_file,
         model,
@@ -450,47 +523,72 @@ def quickstart(
     print(json.dumps(summary, indent=2))
 
 
+_terminated = False  # set when SIGTERM arrived
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the command exactly as Ctrl-C does (asyncio cancels the run cleanly, the
+    trainer stops between steps); only the exit code and the message differ."""
+    import signal
+
+    global _terminated
+    _terminated = True
+    signal.raise_signal(signal.SIGINT)
+
+
+INTERRUPTED = "finished work is saved; rerun with --resume to continue"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr.
 
-    User errors (`FireactError`) and usage errors (unknown command, missing or bad option) exit
-    with code 2, Ctrl-C with 130; ``--debug`` adds the traceback of a user error.
+    Exit codes: 0 done; 2 a user error (`FireactError`, a file that cannot be read or written)
+    or a usage error (unknown command, missing or bad option); 3 `run`/`generate` finished but
+    some episodes ended in errors (rerun with --resume); 130 Ctrl-C; 143 SIGTERM (both save what
+    is finished and say how to continue). ``--debug`` adds the traceback of a user error.
     """
+    import signal
+
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     args = sys.argv[1:] if argv is None else argv
+    if threading_main():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(args=args, prog_name="fireact", standalone_mode=False)
     except FireactError as err:
         if "--debug" in args:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     except OSError as err:  # a path the user gave that cannot be read or written
         if "--debug" in args:
             traceback.print_exc()
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     except NoArgsIsHelpError as err:
         print(err.ctx.get_help() if err.ctx else err.format_message(), file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     except ClickException as err:
         hint = f" (see: {err.ctx.command_path} --help)" if getattr(err, "ctx", None) else ""
         print(f"error: {err.format_message()}{hint}", file=sys.stderr)
         sys.exit(err.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        print(
-            "interrupted: finished work is saved; rerun with --resume to continue",
-            file=sys.stderr,
-        )
-        sys.exit(130)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
-        print(
-            "interrupted: finished work is saved; rerun with --resume to continue",
-            file=sys.stderr,
-        )
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into exit code 130
+        if _terminated:
+            print(f"terminated: {INTERRUPTED}", file=sys.stderr)
+            sys.exit(EXIT_TERMINATED)
+        print(f"interrupted: {INTERRUPTED}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def threading_main() -> bool:
+    """True in the main thread (the only one that may install signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

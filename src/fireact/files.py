@@ -46,13 +46,29 @@ def read_json(path: Path) -> Any:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, record)`` for each non-blank line of a JSONL file."""
-    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+    """Yield ``(line_number, record)`` for each non-blank line of a JSONL file.
+
+    A last line that is not JSON and has no line break was cut short by a kill while it was
+    written: the error says so and points to ``--resume`` (which repairs a run's file).
+    """
+    return jsonl_records(path, read_text(path))
+
+
+def jsonl_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    """`iter_jsonl` over text already read from `path` (e.g. decompressed)."""
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             yield lineno, json.loads(line)
         except json.JSONDecodeError as err:
+            if lineno == len(lines) and not text.endswith(("\n", "\r")):
+                raise FireactError(
+                    f"{path}:{lineno}: the last line is cut short (the run was killed while "
+                    "writing it); rerun that run with --resume to finish it, which also repairs "
+                    "the file"
+                ) from None
             raise FireactError(f"{path}:{lineno}: malformed JSON line ({err.msg})") from None
 
 

@@ -12,13 +12,15 @@ none, as in FireAct's IO data)::
     Action: <action>
     Observation: <observation>
 
-``finish[x]`` ends the episode; its observation is ``Episode finished, reward = <True|False>``
-(reward = the task's exact match). Tool observations are put on one line (newlines → spaces).
+``finish[x]`` ends the episode; its observation is ``Episode finished, reward = <r>`` (the
+task's exact match, written as FireAct's tasks do: True/False for HotpotQA and Bamboogle, 1/0 for
+StrategyQA and MMLU). As in FireAct's inference, the alpaca prompt holds the question without
+trailing whitespace; the few-shot prompt and the chat message keep it as it is. Tool observations are put on one line (newlines → spaces).
 
 The rules for one ReAct step (`ask_action`), in order:
 
-1. Ask the model (few-shot: prompt + trajectory + ``"Thought:"``; alpaca: prompt + trajectory;
-   chat: the messages), stop ``"\\nObservation:"``. An ``Action:`` line with text → done.
+1. Ask the model (few-shot and alpaca: prompt + trajectory + ``"Thought:"``, as FireAct asks
+   both; chat: the messages), stop ``"\\nObservation:"``. An ``Action:`` line with text → done.
 2. Otherwise re-ask the same prompt, up to ``max_reasks`` (5) more times, until one has an action.
 3. Still none: the thought is the first line of the last output (ReAct's rule). If it is not
    empty and the format is a text format, one more call with prompt + ``"Thought: <thought>\\n
@@ -63,6 +65,7 @@ from fireact.tasks.base import Answer, Example, Task
 from fireact.tools.base import Tool, ToolState
 
 OBSERVATION_STOP = ["\nObservation:"]
+TOOL_ERROR = "Tool error:"  # how a failed tool call reads as an observation
 METHODS = ("react", "cot", "io", "reflexion")
 FORMATS = ("fewshot", "alpaca", "chat")
 
@@ -83,12 +86,30 @@ class Agent:
     temperature: float = 0.0
     tool_timeout: float | None = 60.0
     reflexion_tries: int = 3
+    tool_fail_limit: int = 10  # a tool failing on each of its first N calls stops the run
 
     def __post_init__(self) -> None:
         names = set(self.tool.actions) if self.tool is not None else set()
         self.actions = frozenset(names)
         listed = ", ".join(f"{a}[...]" for a in sorted(names | {"finish"}))
         self.valid_actions = f"Use one of: {listed}."
+        self.tool_ok = 0  # tool calls that answered, across the run's episodes
+        self.tool_failed = 0  # ... and that failed (a "Tool error: ..." observation)
+
+    def count_tool_call(self, observation: str) -> None:
+        """Count one tool call; a tool that has failed on every call so far, `tool_fail_limit`
+        times, is broken (no key, server down, damaged index): stop the run instead of burning
+        the whole range on error observations."""
+        if not observation.startswith(TOOL_ERROR):
+            self.tool_ok += 1
+            return
+        self.tool_failed += 1
+        if self.tool_ok == 0 and self.tool_failed >= self.tool_fail_limit > 0:
+            raise FireactError(
+                f"the {self.tool.name if self.tool else ''} tool failed on each of its first "
+                f"{self.tool_failed} calls ({observation.removeprefix(TOOL_ERROR).strip()}); "
+                "stopping the run: fix the tool, then rerun with --resume"
+            )
 
 
 @dataclass
@@ -151,8 +172,8 @@ def start_try(ep: Episode, agent: Agent) -> None:
     question = reflections_block(ep.reflections) + ep.question
     if agent.format == "fewshot":
         ep.prompt = agent.head + question + "\n"
-    elif agent.format == "alpaca":
-        ep.prompt = ALPACA_TEMPLATE.format(question=question)
+    elif agent.format == "alpaca":  # FireAct's prepare_prompt(question.rstrip())
+        ep.prompt = ALPACA_TEMPLATE.format(question=question.rstrip())
     else:
         ep.prompt = ""
     ep.messages = [{"role": "user", "content": question}]
@@ -176,10 +197,8 @@ async def complete(ep: Episode, agent: Agent, prompt: Prompt, stop: list[str]) -
 
 def step_prompt(ep: Episode, agent: Agent) -> Prompt:
     """The prompt of the next ReAct turn in the episode's format."""
-    if agent.format == "fewshot":
+    if agent.format in ("fewshot", "alpaca"):
         return ep.prompt + ep.trajectory + "Thought:"
-    if agent.format == "alpaca":
-        return ep.prompt + ep.trajectory
     return list(ep.messages)
 
 
@@ -208,7 +227,7 @@ def finish(ep: Episode, agent: Agent, answer: str) -> str:
     score = agent.task.score(answer, ep.gold)
     ep.finished, ep.prediction = True, answer
     ep.em, ep.f1 = bool(score.em), float(score.f1)
-    return f"Episode finished, reward = {ep.em}"
+    return f"Episode finished, reward = {agent.task.reward_text(ep.em)}"
 
 
 async def use_tool(ep: Episode, agent: Agent, action: str, call: tuple[str, str] | None) -> str:
@@ -223,9 +242,10 @@ async def use_tool(ep: Episode, agent: Agent, action: str, call: tuple[str, str]
     except FireactError:
         raise
     except TimeoutError:
-        observation = f"Tool error: {name}[{argument}] timed out after {agent.tool_timeout:g} s."
+        observation = f"{TOOL_ERROR} {name}[{argument}] timed out after {agent.tool_timeout:g} s."
     except Exception as exc:  # noqa: BLE001 - any tool failure is an observation, not a crash
-        observation = one_line(f"Tool error: {type(exc).__name__}: {exc}")
+        observation = one_line(f"{TOOL_ERROR} {type(exc).__name__}: {exc}")
+    agent.count_tool_call(observation)
     latency = time.perf_counter() - started
     ep.tool_latency_s += latency
     ep.tool_calls.append(

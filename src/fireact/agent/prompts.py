@@ -14,7 +14,7 @@ Owns every fixed string a model reads, and how each format builds its prompt hea
 * ``alpaca``: `ALPACA_TEMPLATE` with the question; no examples.
 * ``chat``: the question is the first user message.
 
-Files are read once per process (cached).
+Shipped files are read once per process (cached); a user's file at each run.
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def fewshot_prompt(kind: str, prompt_task: str, style: str = "google") -> str:
     return normalise(read_text(resource("prompts", "fireact", name)))
 
 
-@lru_cache(maxsize=8)
 def user_prompt(path: str) -> str:
-    """A user's few-shot prompt file (examples in our Thought/Action/Observation format)."""
+    """A user's few-shot prompt file (examples in our Thought/Action/Observation format); read
+    at each call, so that a run sees the file as it is now."""
     text = read_text(Path(path))
     if not text.strip():
         raise FireactError(f"prompt: {path} is empty; give a few-shot prompt file")

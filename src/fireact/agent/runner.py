@@ -29,6 +29,7 @@ attempts, error (null, or why the episode stopped early).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -40,25 +41,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fireact.agent.episode import Agent, Episode, Step, run_episode
+from fireact.agent.episode import TOOL_ERROR, Agent, Episode, Step, run_episode
 from fireact.agent.prompts import fewshot_prompt, user_prompt
 from fireact.agent.tools_setup import build_tool, tool_style
 from fireact.errors import FireactError
 from fireact.llm.base import LLM
+from fireact.outputs import (
+    LOCK_NAME,
+    FolderLock,
+    atomic_write_bytes,
+    atomic_write_text,
+    clean_leftovers,
+    refuse_overlap,
+)
+from fireact.runs import CONFIG, EPISODES, RUN_FILES, SUMMARY, TRAJECTORIES
 from fireact.tasks import TASKS, load_task
 from fireact.tasks.base import Example, Task
 from fireact.tools.base import Tool
 
-EPISODES, SUMMARY, CONFIG, TRAJECTORIES = (
-    "episodes.jsonl",
-    "summary.json",
-    "config.json",
-    "trajectories.jsonl",
-)
 # Options that must match between a run and its resumption.
+# Options that change results (concurrency, timeouts, retries, hedging, caches may change).
 RESUME_FIELDS = (
     "task", "split", "data", "subject", "start", "end", "random", "method", "format", "model",
-    "tool", "tool_style", "noise", "noise_p", "max_steps",
+    "api", "prompt", "temperature", "max_tokens", "max_reasks", "reflexion_tries", "tool",
+    "index", "tool_style", "noise", "noise_p", "max_steps", "seed",
 )  # fmt: skip
 TIMING_FIELDS = ("wall_s", "llm_latency_s", "tool_latency_s")
 
@@ -80,6 +86,10 @@ class RunOptions(BaseModel):
     prompt: Path | None = None  # a few-shot prompt file instead of the shipped one
     model: str
     base_url: str | None = None  # openai backend only
+    # openai backend: where a text prompt goes; auto = chat (one user message, as FireAct sends
+    # it) unless format alpaca or a completion model (gpt-3.5-turbo-instruct, davinci-002, ...)
+    api: Literal["auto", "chat", "completions"] = "auto"
+    llm_cache: str = "auto"  # model-call cache: auto (on at temperature 0) | none | a SQLite file
     tool: Literal["local", "serpapi", "wikipedia"] = "local"
     index: Path | None = None  # local tool: index folder (default: the shipped HotpotQA one)
     tool_style: Literal["google", "wiki"] | None = None  # None: google, or what the tool is
@@ -90,16 +100,17 @@ class RunOptions(BaseModel):
     concurrency: int = Field(64, ge=1)
     max_steps: int = Field(11, ge=1)
     max_reasks: int = Field(5, ge=0)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int | None = Field(None, ge=1)  # None: FireAct's 1000
     llm_timeout: float = Field(120.0, gt=0)  # openai backend: seconds per request
     llm_retries: int = Field(6, ge=0)  # openai backend: retries on 429 / 5xx / timeouts / resets
     retry_delay: float = Field(1.0, ge=0)  # openai backend: first backoff, doubled per retry
     hedge_after: float | None = Field(None, gt=0)  # openai backend: duplicate after s (None: off)
-    temperature: float = Field(0.0, ge=0.0)
+    temperature: float | None = Field(None, ge=0.0)  # None: see `generation_defaults`
     out: Path
     resume: bool = False
     overwrite: bool = False
     keep: Literal["success", "all"] = "success"  # generate: which episodes become trajectories
+    keep_tool_errors: bool = False  # generate: also keep episodes whose tool calls failed
     reflexion_tries: int = Field(3, ge=1)
     seed: int = 0
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
@@ -109,6 +120,20 @@ class RunOptions(BaseModel):
             super().__init__(**values)
         except ValidationError as exc:
             raise FireactError(describe_error(exc)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            values = dict(values)
+            temperature, max_tokens = generation_defaults(
+                str(values.get("model", "")), str(values.get("format") or "fewshot")
+            )
+            if values.get("temperature") is None:
+                values["temperature"] = temperature
+            if values.get("max_tokens") is None:
+                values["max_tokens"] = max_tokens
+        return values
 
     @field_validator("task")
     @classmethod
@@ -132,6 +157,23 @@ class RunOptions(BaseModel):
         return self
 
 
+FIREACT_MAX_TOKENS = 1000  # FireAct's max_tokens for every model call
+FIREACT_TEACHER_TEMPERATURE = 0.7  # FireAct's temperature for prompted (few-shot) API models
+
+
+def generation_defaults(model: str, format: str) -> tuple[float, int]:
+    """FireAct's (temperature, max_tokens) for a setting the user left open.
+
+    Prompted API models (the GPT-4 teacher: openai backend, few-shot format) sample at 0.7, as
+    FireAct's generation defaults; fine-tuned models are evaluated as FireAct's README examples
+    do: temperature 0 for fine-tuned GPT-3.5 (chat format), greedy for local models (FireAct's
+    llama backend never samples). Every call may write up to 1000 tokens.
+    """
+    if model.startswith("openai:") and format == "fewshot":
+        return FIREACT_TEACHER_TEMPERATURE, FIREACT_MAX_TOKENS
+    return 0.0, FIREACT_MAX_TOKENS
+
+
 def option_conflicts(o: RunOptions) -> Iterator[str]:
     """Combinations of options that cannot work, each naming the fields."""
     if o.resume and o.overwrite:
@@ -148,6 +190,10 @@ def option_conflicts(o: RunOptions) -> Iterator[str]:
         yield "prompt: a few-shot prompt file applies to format fewshot only"
     if o.base_url and not o.model.startswith("openai:"):
         yield "base_url: only the openai:MODEL backend takes a base URL"
+    if o.api != "auto" and not o.model.startswith("openai:"):
+        yield f"api {o.api}: only the openai:MODEL backend has APIs to choose from"
+    if o.api == "completions" and o.format == "chat":
+        yield "api completions / format chat: a conversation needs the chat API (api chat or auto)"
 
 
 def describe_error(exc: ValidationError) -> str:
@@ -187,7 +233,7 @@ class Tally:
     completion_tokens: int
     cost_usd: float
     wall_s: float
-    error: bool
+    error: str | None  # why the episode stopped early (None: it ran to its end)
 
     @classmethod
     def of(cls, r: dict[str, Any]) -> Tally:
@@ -202,18 +248,43 @@ class Tally:
             int(r.get("completion_tokens") or 0),
             float(r.get("cost_usd") or 0.0),
             float(r.get("wall_s") or 0.0),
-            r.get("error") is not None,
+            None if r.get("error") is None else str(r["error"]),
         )
 
 
-def prepare_out(options: RunOptions) -> Path:
+def refuse_run_overlap(options: RunOptions) -> None:
+    """The run's files may not be one of its inputs (the questions, the prompt, the index)."""
+    inputs = [p for p in (options.data, options.prompt, options.index) if p is not None]
+    outputs = [Path(options.out) / name for name in RUN_FILES]
+    refuse_overlap([Path(options.out)], [p for p in inputs if Path(p).is_dir()], what="--out")
+    refuse_overlap(outputs, inputs, what="--out")
+
+
+def prompt_fingerprint(head: str) -> str:
+    """A short hash of the few-shot prompt text, so that an edited prompt file is noticed."""
+    return hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
+
+
+def make_out(out: Path) -> None:
+    """Create the run folder (the lock file lives in it); one line when it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise FireactError(f"out: {out} is a file; give a folder for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FireactError(
+            f"out: cannot write to {out} ({err.strerror}); pick another folder"
+        ) from None
+
+
+def prepare_out(options: RunOptions, prompt_sha: str = "") -> Path:
     """Create OUT, or check it may be written: empty, resumed or overwritten."""
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise FireactError(f"out: {out} is a file; give a folder for the run")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         if options.overwrite:
-            for name in (EPISODES, SUMMARY, CONFIG, TRAJECTORIES):
+            for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
         elif not options.resume:
             raise FireactError(
@@ -221,7 +292,7 @@ def prepare_out(options: RunOptions) -> Path:
                 "to replace it"
             )
         else:
-            check_resume_config(out, options)
+            check_resume_config(out, options, prompt_sha)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -234,22 +305,28 @@ def prepare_out(options: RunOptions) -> Path:
     return out
 
 
-def check_resume_config(out: Path, options: RunOptions) -> None:
-    """Resuming with different options would mix two runs in one file: refuse."""
+def check_resume_config(out: Path, options: RunOptions, prompt_sha: str = "") -> None:
+    """Resuming with settings that change results would mix two runs in one file: refuse."""
     path = out / CONFIG
     if not path.is_file():
         return
     try:
-        old = json.loads(path.read_text(encoding="utf-8")).get("options", {})
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        old = saved.get("options", {})
     except (ValueError, AttributeError):
         return
     new = options.model_dump(mode="json")
     for name in RESUME_FIELDS:
         if name in old and old[name] != new[name]:
             raise FireactError(
-                f"{name}: {out} was run with {old[name]!r}, not {new[name]!r}; resume with the "
-                "same options or use another out folder"
+                f"{name}: {out} was run with {old[name]!r}, not {new[name]!r}; --resume only "
+                "continues the same run: resume with the same setting, or use a new --out"
             )
+    if saved.get("prompt_sha256", prompt_sha) != prompt_sha:
+        raise FireactError(
+            f"prompt: the few-shot prompt text changed since {out} was started; --resume only "
+            "continues the same run: restore the prompt file, or use a new --out"
+        )
 
 
 def read_done(path: Path) -> dict[str, Tally]:
@@ -284,17 +361,13 @@ def read_done(path: Path) -> dict[str, Tally]:
         kept.append(line)
         done.setdefault(str(record.get("id")), Tally.of(record))
     if len(kept) < len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(b"".join(line + b"\n" for line in kept))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, b"".join(line + b"\n" for line in kept))
     return done
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write a JSON file atomically (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 # ------------------------------------------------------------------ records and summary
@@ -363,7 +436,8 @@ def summarise(
         "done": done,
         "finished": sum(t.finished for t in tallies),
         "unfinished": n - sum(t.finished for t in tallies),
-        "errors": sum(t.error for t in tallies),
+        "errors": sum(t.error is not None for t in tallies),
+        "first_error": next((t.error for t in tallies if t.error is not None), None),
         "correct": sum(t.em for t in tallies),
         "em": sum(t.em for t in tallies) / n,
         "f1": sum(t.f1 for t in tallies) / n,
@@ -381,17 +455,30 @@ def summarise(
     }
 
 
-def write_trajectories(out: Path, keep: str) -> int:
-    """`generate`: copy the kept records of ``episodes.jsonl`` to ``trajectories.jsonl``."""
-    kept = []
+def had_tool_error(record: dict[str, Any]) -> bool:
+    """True when a tool call of the episode failed (its observation is a "Tool error: ...")."""
+    return any(
+        str(call.get("observation", "")).startswith(TOOL_ERROR)
+        for call in record.get("tool_calls") or ()
+    )
+
+
+def write_trajectories(out: Path, keep: str, keep_tool_errors: bool = False) -> tuple[int, int]:
+    """`generate`: copy the kept records of ``episodes.jsonl`` to ``trajectories.jsonl``.
+
+    An episode whose tool calls failed is never training data unless `keep_tool_errors`: the
+    model would learn to answer "Tool error" observations. Returns (kept, dropped for that).
+    """
+    kept, dropped = [], 0
     for line in (out / EPISODES).read_bytes().splitlines():
         record = json.loads(line)
         if keep == "all" or (record.get("finished") and record.get("reward")):
+            if not keep_tool_errors and had_tool_error(record):
+                dropped += 1
+                continue
             kept.append(line)
-    tmp = out / (TRAJECTORIES + ".tmp")
-    tmp.write_bytes(b"".join(line + b"\n" for line in kept))
-    os.replace(tmp, out / TRAJECTORIES)
-    return len(kept)
+    atomic_write_bytes(out / TRAJECTORIES, b"".join(line + b"\n" for line in kept))
+    return len(kept), dropped
 
 
 # ------------------------------------------------------------------ building
@@ -433,6 +520,9 @@ def build_llm(options: RunOptions) -> LLM:
         extra["max_retries"] = options.llm_retries
         extra["retry_base_delay"] = options.retry_delay
         extra["hedge_after_s"] = options.hedge_after
+        from fireact.llm.openai_backend import resolve_api
+
+        extra["api"] = resolve_api(options.api, options.model.partition(":")[2], options.format)
         if options.base_url:
             extra["base_url"] = options.base_url
     elif options.model.startswith("hf:"):
@@ -440,6 +530,17 @@ def build_llm(options: RunOptions) -> LLM:
         extra["max_batch_size"] = options.concurrency
         extra["seed"] = options.seed
     return load_llm(options.model, **extra)
+
+
+def wrap_llm_cache(llm: LLM, options: RunOptions) -> LLM:
+    """The model behind the ``llm_cache`` file, when one applies (openai backends only: an hf
+    model's weights can change under the same path; scripted answers need no cache)."""
+    if not options.model.startswith("openai:"):
+        return llm
+    from fireact.llm.cache import CachedLLM, llm_identity, resolve_llm_cache
+
+    path = resolve_llm_cache(options.llm_cache, options.temperature or 0.0)
+    return llm if path is None else CachedLLM(llm, path, identity=llm_identity(llm))
 
 
 def build_agent(options: RunOptions, task: Task, llm: LLM, tool: Tool | None) -> Agent:
@@ -453,8 +554,8 @@ def build_agent(options: RunOptions, task: Task, llm: LLM, tool: Tool | None) ->
         head=method_head(options, task),
         max_steps=options.max_steps,
         max_reasks=options.max_reasks,
-        max_tokens=options.max_tokens,
-        temperature=options.temperature,
+        max_tokens=options.max_tokens or FIREACT_MAX_TOKENS,
+        temperature=options.temperature or 0.0,
         tool_timeout=options.tool_timeout,
         reflexion_tries=options.reflexion_tries,
     )
@@ -516,8 +617,14 @@ async def _worker(
         started = time.perf_counter()
         ep = await run_episode(example, agent)
         record = to_record(ep, agent.task, options, time.perf_counter() - started)
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+        try:
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.flush()
+        except OSError as err:
+            raise FireactError(
+                f"{sink.name}: cannot write ({err.strerror or err}); the episodes before this one "
+                "are saved: fix that (e.g. free disk space), then rerun with --resume"
+            ) from None
         tally = Tally.of(record)
         tallies.append(tally)
         bar.advance(tally)
@@ -536,6 +643,7 @@ async def arun(
     `llm` / `tool` replace the ones the options name (tests, embedding); they are not closed.
     """
     started = time.perf_counter()
+    refuse_run_overlap(options)
     task, examples = select_examples(options)
     needs_tool = options.method in ("react", "reflexion")
     own_tool = tool is None and needs_tool
@@ -546,11 +654,17 @@ async def arun(
         if llm is None:
             llm = build_llm(options)
             check = getattr(llm, "check", None)
-            if check is not None:  # fail fast: unreachable server, unknown model, bad key
+            if check is not None:  # fail fast: unreachable server, bad key (else warnings)
                 await check()
+                for warning in getattr(llm, "warnings", ()):
+                    print(f"warning: {warning}", file=sys.stderr)
+            llm = wrap_llm_cache(llm, options)
         agent = build_agent(options, task, llm, tool if needs_tool else None)
-        out = prepare_out(options)
-        return await _run_in(out, options, agent, examples, started, generate)
+        make_out(Path(options.out))
+        with FolderLock(options.out, "run"):  # one writer per run folder
+            out = prepare_out(options, prompt_fingerprint(agent.head))
+            clean_leftovers(out)
+            return await _run_in(out, options, agent, examples, started, generate)
     finally:
         if own_llm and llm is not None:
             await llm.aclose()
@@ -571,6 +685,7 @@ async def _run_in(
     previous = [t for i, t in done.items() if i in wanted]
     todo = [ex for ex in examples if ex.id not in done]
     config = {"options": options.model_dump(mode="json"), "n": len(examples), "todo": len(todo)}
+    config["prompt_sha256"] = prompt_fingerprint(agent.head)
     write_json(out / CONFIG, config | {"started_at": time.time(), "generate": generate})
     show = options.progress if options.progress is not None else sys.stderr.isatty()
     bar = ProgressBar(show, len(examples), previous)
@@ -590,8 +705,13 @@ async def _run_in(
     wall = time.perf_counter() - started
     summary = summarise(tallies, len(examples), agent.task, options, wall, len(todo))
     if generate:
-        summary["kept"] = write_trajectories(out, options.keep)
+        summary["kept"], summary["dropped_tool_errors"] = write_trajectories(
+            out, options.keep, options.keep_tool_errors
+        )
         summary["keep"] = options.keep
+    stats = getattr(agent.llm, "stats", None)
+    if callable(stats):  # the model-call cache: hits, misses, cost saved
+        summary["llm_cache"] = stats()
     write_json(out / SUMMARY, summary)
     return summary
 

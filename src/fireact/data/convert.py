@@ -4,21 +4,51 @@ Owns `convert` (run folders / episode JSONL files → FireAct's alpaca JSON or O
 with the filters: success only, methods, dedupe, seeded shuffle) and
 `import_fireact_trajectories` (FireAct's ``trajs/*.json`` files → our episode records).
 
-Everything is built from an episode's ``question`` and ``trajectory`` text, never from its
-``messages``. The trajectory is read as blocks that start with ``Thought:``, ``Action:``,
-``Observation:`` or ``Answer:`` at the beginning of a line (a line without a marker continues the
-block before it). An ``Answer: x`` block (CoT / IO text) becomes ``Action: finish[x]`` followed,
-unless an observation is already there, by ``Observation: Episode finished, reward = <em>``.
+Everything is built from an episode's ``question`` and ``trajectory`` text (and, for Reflexion,
+its ``attempts``), never from its ``messages``. A trajectory is read as blocks that start with
+``Thought:``, ``Action:``, ``Observation:`` or ``Answer:`` at the beginning of a line (a line
+without a marker continues the block before it). An ``Answer: x`` block (CoT / IO text) becomes
+``Action: finish[x]`` followed, unless an observation is already there, by the finish
+observation.
 
-Output shapes, byte for byte those of FireAct's ``data/finetune`` files:
+The rules, per method, that give FireAct's ``data/finetune`` shapes:
+
+* react: the trajectory as it is.
+* cot, io (one step): ``Thought: ...`` (cot only) + ``Action: finish[x]`` + the finish
+  observation; in alpaca the output does not end in a newline, as FireAct's CoT/IO rows.
+* reflexion: every try, in order, in one text, each reflection inline as FireAct's multimethod
+  sets show it: the first thought of the try after a reflection reads
+  ``Thought: <reflection> <thought>`` (FireAct's ``reflection.strip() + " " + thought``; a try
+  that starts without a thought gets ``Thought: <reflection>`` of its own). An earlier try's
+  steps are all kept except a final ``finish`` step (its thought, action and ``Episode finished``
+  observation): in FireAct's format an episode has one finish, at its end, and a training
+  example must not teach the model to give the wrong answer it gave. (In FireAct's sets the
+  inline text is a fixed cue after 5 steps, ``Now that I haven't solved the task within 5 steps,
+  let me do a reflection and think about how to improve my strategy.``, or after 9, ``... I need
+  to wrap up and finish this task in the next step.``, followed by the model's ``Thought: ...``.)
+* The finish observation reads ``Episode finished, reward = <r>`` with FireAct's ``<r>``: ``1`` /
+  ``0`` for cot and io (every task), and for react / reflexion the task's own reward as FireAct's
+  tasks print it: ``True`` / ``False`` for hotpotqa and bamboogle, ``1`` / ``0`` for strategyqa
+  and mmlu (other tasks: as written). Our runner writes ``True`` / ``False``; the converter
+  rewrites it.
+
+Output shapes, byte for byte those of FireAct's files:
 
 * alpaca: ``json.dumps(records, indent=4)`` (ASCII escapes, no final newline) of
   ``{"instruction": question, "input": "", "output": "Thought: ...\\nAction: ...\\n
-  Observation: ...\\n..."}`` — one line per block, each ending in ``\\n``;
-* chat: one ``json.dumps({"messages": [...]})`` per line: the question as a user turn, the blocks
-  up to an observation as one assistant turn (``"Thought: ...\\nAction: ..."``), each
-  observation as a user turn ``"Observation: ..."`` (so a finished episode ends with the
-  ``Episode finished`` turn).
+  Observation: ...\\n..."}`` — one line per block, each ending in ``\\n`` (but the last of a
+  cot / io output);
+* chat: one ``json.dumps({"messages": [...]})`` per line: the question, stripped (as in
+  FireAct's chat files), as a user turn, the blocks up to an observation as one assistant turn
+  (``"Thought: ...\\nAction: ..."``), each observation as a user turn ``"Observation: ..."`` (so
+  a finished episode ends with the ``Episode finished`` turn).
+
+Converting the runs behind FireAct's four sets gives their records byte for byte except the ones
+no run can give, listed with reasons in ``tests/test_convert_fireact_sets.py``: alpaca records
+with the question's later lines (MMLU options) at the start of ``output``, with two observations
+in a row, or with a thought and no action; chat lines with two turns of one role in a row, that
+start with an assistant turn, or (``hotpotqa.jsonl`` only) keep a question's trailing spaces;
+and one IO row of ``hotpotqa_multimethod`` has no chat line.
 """
 
 from __future__ import annotations
@@ -34,6 +64,8 @@ from typing import Any, Literal
 
 from fireact.errors import FireactError
 from fireact.files import iter_jsonl, read_json
+from fireact.outputs import atomic_write_text, os_errors, refuse_overlap
+from fireact.runs import run_inputs
 
 FORMATS = ("alpaca", "chat")
 KEEPS = ("success", "all")
@@ -45,9 +77,13 @@ ALPACA_HEAD = (
 )
 ALPACA_TAIL = "\n\n### Response:\n"
 KNOWN_TASKS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu")
+ANSWER_METHODS = ("cot", "io")  # one step, FireAct's "reward = 1 / 0", no final newline in alpaca
+INT_REWARD_TASKS = ("strategyqa", "mmlu")  # FireAct's evaluate returns 1 / 0 (others: True/False)
+FINISHED = "Episode finished"
 
 _MARK = re.compile(r"^(Thought|Action|Observation|Answer):[ ]?")
 _FIRST_STEP = re.compile(r"^(?:Thought|Action):", re.MULTILINE)
+_REWARD = re.compile(r"Episode finished, reward = (True|False|1|0)")
 
 
 @dataclass(frozen=True)
@@ -103,13 +139,60 @@ def normalise_blocks(blocks: list[Block], em: bool) -> list[Block]:
         out.append(Block("Action", f"finish[{block.text.strip()}]"))
         following = blocks[i + 1] if i + 1 < len(blocks) else None
         if following is None or following.kind != "Observation":
-            out.append(Block("Observation", f"Episode finished, reward = {em}"))
+            out.append(Block("Observation", f"{FINISHED}, reward = {em}"))
     return out
 
 
-def alpaca_output(blocks: list[Block]) -> str:
-    """FireAct's alpaca ``output``: every block on its own line(s), each ending in a newline."""
-    return "".join(block.render() + "\n" for block in blocks)
+def reward_word(success: bool, method: str, task: str) -> str | None:
+    """FireAct's text for a finish reward: ``1``/``0`` for cot and io and for strategyqa / mmlu
+    (whose ``evaluate`` returns an int), ``True``/``False`` for hotpotqa / bamboogle; None (keep
+    what is written) for other tasks."""
+    if method in ANSWER_METHODS or task in INT_REWARD_TASKS:
+        return str(int(success))
+    if task in KNOWN_TASKS:
+        return str(success)
+    return None
+
+
+def fireact_rewards(blocks: list[Block], method: str, task: str) -> list[Block]:
+    """Each ``Episode finished, reward = <True|False|1|0>`` observation in FireAct's words."""
+    out: list[Block] = []
+    for block in blocks:
+        match = _REWARD.fullmatch(block.text) if block.kind == "Observation" else None
+        word = reward_word(match.group(1) in ("True", "1"), method, task) if match else None
+        out.append(Block("Observation", f"{FINISHED}, reward = {word}") if word else block)
+    return out
+
+
+def without_finish(blocks: list[Block]) -> list[Block]:
+    """A failed try's blocks less its final finish step (thought, action, finish observation)."""
+    if not blocks or blocks[-1].kind != "Observation" or not blocks[-1].text.startswith(FINISHED):
+        return blocks
+    start = len(blocks) - 1
+    if start > 0 and blocks[start - 1].kind == "Action":
+        start -= 1
+        if start > 0 and blocks[start - 1].kind == "Thought":
+            start -= 1
+    return blocks[:start]
+
+
+def with_reflection(reflection: str, blocks: list[Block]) -> list[Block]:
+    """The blocks of a try with the reflection before it inline: its first thought becomes
+    ``<reflection> <thought>`` (a try that starts without a thought gets one of its own)."""
+    reflection = reflection.strip()
+    if not reflection:
+        return blocks
+    if blocks and blocks[0].kind == "Thought":
+        text = f"{reflection} {blocks[0].text}" if blocks[0].text else reflection
+        return [Block("Thought", text), *blocks[1:]]
+    return [Block("Thought", reflection), *blocks]
+
+
+def alpaca_output(blocks: list[Block], final_newline: bool = True) -> str:
+    """FireAct's alpaca ``output``: every block on its own line(s), each ending in a newline
+    (but the last when `final_newline` is false, as in FireAct's CoT / IO rows)."""
+    text = "".join(block.render() + "\n" for block in blocks)
+    return text if final_newline else text.removesuffix("\n")
 
 
 def chat_turns(question: str, blocks: list[Block]) -> list[dict[str, str]]:
@@ -188,6 +271,44 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def reflexion_tries(source: Source, record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(trajectory, reflection written after it) of each earlier try of a Reflexion episode.
+
+    The reflection is the attempt's ``reflection``, else the matching ``reflections`` entry.
+    """
+    attempts = record.get("attempts") or []
+    reflections = record.get("reflections") or []
+    if not isinstance(attempts, list) or not isinstance(reflections, list):
+        raise FireactError(f"{source}: fields 'attempts' and 'reflections' must be lists")
+    tries: list[tuple[str, str]] = []
+    for i, attempt in enumerate(attempts):
+        if not isinstance(attempt, dict) or not isinstance(attempt.get("trajectory"), str):
+            raise FireactError(
+                f"{source}: attempts[{i}] must be an object with a 'trajectory' text"
+            )
+        reflection = attempt.get("reflection", reflections[i] if i < len(reflections) else "")
+        if not isinstance(reflection, str):
+            raise FireactError(f"{source}: attempts[{i}]: 'reflection' must be a string")
+        tries.append((attempt["trajectory"], reflection))
+    return tries
+
+
+def episode_blocks(
+    source: Source, record: dict[str, Any], method: str, task: str, success: bool
+) -> list[Block]:
+    """The blocks of one episode in FireAct's shape for its method (see the module doc)."""
+    blocks: list[Block] = []
+    reflection = ""
+    if method == "reflexion":
+        for trajectory, written_after in reflexion_tries(source, record):
+            blocks += with_reflection(reflection, without_finish(parse_blocks(trajectory)))
+            reflection = written_after
+    last = normalise_blocks(parse_blocks(require_text(source, record, "trajectory")), success)
+    if last:  # a try that wrote nothing (an error) leaves its reflection out
+        blocks += with_reflection(reflection, last)
+    return fireact_rewards(blocks, method, task)
+
+
 # ---------------------------------------------------------------- convert
 
 
@@ -201,10 +322,11 @@ class Example:
     task: str
 
     def alpaca(self) -> dict[str, str]:
-        return {"instruction": self.question, "input": "", "output": alpaca_output(self.blocks)}
+        output = alpaca_output(self.blocks, final_newline=self.method not in ANSWER_METHODS)
+        return {"instruction": self.question, "input": "", "output": output}
 
     def chat(self) -> dict[str, list[dict[str, str]]]:
-        return {"messages": chat_turns(self.question, self.blocks)}
+        return {"messages": chat_turns(self.question.strip(), self.blocks)}
 
 
 def select(
@@ -219,8 +341,9 @@ def select(
     seen: set[tuple[str, str]] = set()
     for source, record in episodes:
         question = require_text(source, record, "question")
-        trajectory = require_text(source, record, "trajectory")
+        require_text(source, record, "trajectory")
         method = str(record.get("method") or "react")
+        task = str(record.get("task") or "unknown")
         if methods is not None and method not in methods:
             stats["dropped_method"] += 1
             continue
@@ -228,7 +351,7 @@ def select(
         if keep == "success" and not success:
             stats["dropped_failed"] += 1
             continue
-        blocks = normalise_blocks(parse_blocks(trajectory), success)
+        blocks = episode_blocks(source, record, method, task, success)
         if not blocks:
             stats["dropped_empty"] += 1
             continue
@@ -237,7 +360,7 @@ def select(
             stats["dropped_duplicate"] += 1
             continue
         seen.add(key)
-        kept.append(Example(question, blocks, method, str(record.get("task") or "unknown")))
+        kept.append(Example(question, blocks, method, task))
     return kept
 
 
@@ -258,10 +381,9 @@ def chat_text(examples: list[Example]) -> str:
 
 def write_atomically(out: Path, text: str) -> None:
     """Write through a temporary file and rename, so a crash never leaves half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    with os_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, text)
 
 
 def convert(
@@ -289,6 +411,7 @@ def convert(
     if not inputs:
         raise FireactError("no inputs: name one or more run folders or episode JSONL files")
     out = Path(out)
+    refuse_overlap([out], [p for path in inputs for p in run_inputs(path)], what="--out")
     if out.exists() and not overwrite:
         raise FireactError(f"{out}: already exists (use overwrite to replace it)")
     if out.is_dir():

@@ -58,9 +58,11 @@ def load_llm(spec: str, **options: Any) -> LLM:
         return _build(OpenAILLM, spec, rest, **options)
     if kind == "hf":
         from fireact.llm.hf import HFLLM
+        from fireact.llm.zoo import download_hint_on_failure, resolve_hf
 
-        path, _, adapter = rest.partition(":")
-        return _build(HFLLM, spec, path, adapter=adapter or None, **options)
+        path, adapter = resolve_hf(rest)  # hf:fireact/NAME -> FireAct's base model + adapter
+        with download_hint_on_failure(rest):
+            return _build(HFLLM, spec, path, adapter=adapter, **options)
     if kind == "scripted":
         from fireact.llm.scripted import ScriptedLLM
 

@@ -50,6 +50,36 @@ def check_source(path: str, what: str) -> str:
     )
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin")
+
+
+def check_weights(path: str) -> None:
+    """A local model (or adapter) folder must hold weights; a hub id is not checked here.
+
+    The output folder of a training run that was killed (or stopped on a NaN loss) holds its
+    config and checkpoints but no final model: say so, and where to go from there.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir() or any(next(folder.glob(p), None) for p in WEIGHT_FILES):
+        return
+    checkpoints = sorted(
+        (int(p.name.removeprefix("checkpoint-")), p)
+        for p in folder.glob("checkpoint-*")
+        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
+    )  # complete ones: the trainer state is written last
+    if not checkpoints and not (folder / "fireact_config.yaml").is_file():
+        raise FireactError(
+            f"{folder} has no model weights (*.safetensors / *.bin): give a folder saved with"
+            " save_pretrained"
+        )
+    latest = f" (the latest here: {checkpoints[-1][1]})" if checkpoints else ""
+    raise FireactError(
+        f"{folder} has no model weights (*.safetensors / *.bin): a training run that was killed"
+        " leaves no final model; resume it with `fireact train CONFIG --resume true` or point"
+        f" to a checkpoint-N folder{latest}"
+    )
+
+
 def pick_device(device: str | None) -> str:
     import torch
 
@@ -155,6 +185,9 @@ class HFLLM:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        for folder in (self.path, self.adapter):  # a killed training run leaves none
+            if folder is not None:
+                check_weights(folder)
         torch.manual_seed(seed)
         torch_dtype = getattr(torch, dtype) if dtype else None
         if torch_dtype is None:

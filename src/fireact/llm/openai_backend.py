@@ -1,8 +1,10 @@
 """The `openai` backend: any OpenAI-compatible endpoint (OpenAI, vLLM, a local test server).
 
 Owns the client set-up (the official SDK over its aiohttp transport when installed, httpx
-otherwise), the choice of API (a string prompt -> completions, a message list -> chat), bounded
-concurrency, optional hedged requests (a duplicate of a call that is slower than usual; see
+otherwise), the choice of API (see `resolve_api`: OpenAI serves its chat models — gpt-4, gpt-4o,
+gpt-3.5-turbo — only on the chat API, so a text prompt goes there as ONE user message, as
+FireAct sends it; the completions API is for completion models and fine-tuned base models
+behind vLLM), bounded concurrency, optional hedged requests (a duplicate of a call that is slower than usual; see
 `OpenAILLM`), our own retries (the SDK's are switched off so that they are visible and testable),
 token usage and cost, and the start-up `check()` that the server is reachable and serves the
 model. The API key never appears in an exception or a log line.
@@ -13,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import json
 import logging
 import math
 import os
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +42,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_DUMMY_KEY = "EMPTY"
 MAX_API_STOPS = 4  # OpenAI accepts at most 4 stop strings; the rest are applied locally.
 RETRY_STATUS = {408, 409, 429}
+RETRY_AFTER_NOTICE_S = 10.0  # a Retry-After this long is said on stderr, not waited silently
 HEDGE_HEADER = "X-Fireact-Hedge"  # sent (value "1") on hedged duplicate requests
 HEDGE_AUTO_QUANTILE = 0.9  # "auto" hedging: hedge after this quantile of recent latencies ...
 HEDGE_AUTO_MIN_SAMPLES = 50  # ... once this many latencies were seen (no hedging before)
@@ -45,6 +50,35 @@ HEDGE_AUTO_WINDOW = 1000  # ... over at most this many of the most recent ones
 HEDGE_AUTO_REFRESH = 10  # recompute the "auto" threshold every this many new latencies
 
 HedgeAfter = float | Literal["auto"] | None
+Api = Literal["auto", "chat", "completions"]
+APIS = ("auto", "chat", "completions")
+# OpenAI's completion-only models: every other OpenAI model is served on the chat API only.
+COMPLETION_MODELS = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002")
+CHAT_ONLY_REFUSAL = "not supported in the v1/completions endpoint"  # OpenAI's 404 message
+NOT_CHAT_REFUSAL = "not a chat model"  # ... and the reverse
+NO_CHAT_TEMPLATE = "chat template"  # vLLM: a base model without a chat template
+
+
+def is_completion_model(model: str) -> bool:
+    """True for OpenAI's completion-only models, dated versions (``gpt-3.5-turbo-instruct-0914``)
+    and fine-tunes of them (``ft:davinci-002:...``)."""
+    name = model.removeprefix("ft:")
+    return any(name == m or name.startswith((m + ":", m + "-")) for m in COMPLETION_MODELS)
+
+
+def resolve_api(
+    api: str, model: str, text_format: str = "fewshot"
+) -> Literal["chat", "completions"]:
+    """Which API a text prompt goes to: ``auto`` picks chat for every model (the prompt as one
+    user message, as FireAct sends it) unless the format is ``alpaca`` (a fine-tuned base model,
+    e.g. behind vLLM) or the model is a known completion model; then completions."""
+    if api not in APIS:
+        raise FireactError(f"api {api!r}: use one of {', '.join(APIS)}")
+    if api != "auto":
+        return api  # type: ignore[return-value]
+    if text_format == "alpaca" or is_completion_model(model):
+        return "completions"
+    return "chat"
 
 
 def is_local_url(url: str) -> bool:
@@ -147,6 +181,43 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def _model_ids(text: str) -> list[str] | None:
+    """The ids of an OpenAI model list body, or None when it is not one."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """The start of a response body on one line, for messages."""
+    flat = " ".join(text.split())
+    if not flat:
+        return "an empty body"
+    return repr(flat[:limit] + ("..." if len(flat) > limit else ""))
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    """The ``error.code`` of an OpenAI-style error body, if any."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("code"), str):
+            return inner["code"]
+    return None
+
+
+def _request_path(exc: openai.APIStatusError) -> str:
+    """The URL path a failed request went to."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return str(getattr(url, "path", "")) or "the request"
+
+
 def _consume_outcome(task: asyncio.Future[Any]) -> None:
     """Done callback of an abandoned request: fetch its outcome so that asyncio does not log it."""
     if not task.cancelled():
@@ -160,7 +231,8 @@ class OpenAILLM:
     $OPENAI_API_KEY; any dummy for a local server), `max_concurrency` requests in flight,
     `max_retries` and `retry_base_delay` / `retry_max_delay` (seconds, exponential backoff with
     jitter; a Retry-After header wins), `timeout` per request (seconds), `prices` (a dict or a
-    YAML/JSON file, USD per 1M tokens), `seed` for the jitter, and `hedge_after_s`.
+    YAML/JSON file, USD per 1M tokens), `seed` for the jitter, `hedge_after_s`, and `api`: where
+    a text prompt goes (`resolve_api`; message lists always go to the chat API).
 
     Hedged requests (`hedge_after_s`, default None = off) cut tail latency: when a request has
     been outstanding for `hedge_after_s` seconds, ONE duplicate is sent (marked with the
@@ -196,10 +268,13 @@ class OpenAILLM:
         prices: Mapping[str, Any] | str | Path | None = None,
         seed: int | None = None,
         hedge_after_s: HedgeAfter = None,
+        api: Api = "auto",
     ) -> None:
         if not model:
             raise FireactError("openai backend needs a model name: use openai:MODEL")
         self.model = model
+        self.api = api
+        self.text_api = resolve_api(api, model)
         self.name = f"openai:{model}"
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip(
             "/"
@@ -212,6 +287,7 @@ class OpenAILLM:
         self.timeout = timeout
         self.prices = price_table(prices)
         self.hedge_after_s = check_hedge_after(hedge_after_s)
+        self.warnings: list[str] = []  # from `check()`: odd but not fatal answers
         self.retries = 0  # retries done so far (for reports and tests)
         self.hedges = 0  # hedged duplicates sent so far
         self.hedge_wins = 0  # of those, the ones that answered before their original
@@ -253,8 +329,16 @@ class OpenAILLM:
         temperature: float = 0.0,
         key: str | None = None,
     ) -> Completion:
-        """One call: completions API for a string prompt, chat API for a message list."""
+        """One call: a message list, or a text prompt under the chat API, as chat (the text as one
+        user message); a text prompt under the completions API as completions."""
         start = time.perf_counter()
+        if isinstance(prompt, str) and self.text_api == "chat":
+            prompt = [{"role": "user", "content": prompt}]
+        elif not isinstance(prompt, str) and self.api == "completions":
+            raise FireactError(
+                f"{self.name}: a chat conversation cannot go to the completions API; use --api "
+                "chat (or auto) with format chat"
+            )
         if isinstance(prompt, str):
             text, usage, reason = await self._with_retries(
                 lambda: self._completions(prompt, stop, max_tokens, temperature)
@@ -291,10 +375,11 @@ class OpenAILLM:
             )
 
         response = await self._request(send)
-        if not response.choices:
-            raise LLMError(f"{self.name}: the server returned no choices")
-        choice = response.choices[0]
-        return choice.message.content or "", response.usage, choice.finish_reason
+        choice = self._first_choice(response, "chat/completions")
+        message = getattr(choice, "message", None)
+        if message is None:
+            raise LLMError(f"{self.base_url}/chat/completions answered a choice without a message")
+        return message.content or "", getattr(response, "usage", None), choice.finish_reason
 
     async def _completions(
         self, prompt: str, stop: list[str] | None, max_tokens: int, temp: float
@@ -312,10 +397,27 @@ class OpenAILLM:
             )
 
         response = await self._request(send)
-        if not response.choices:
-            raise LLMError(f"{self.name}: the server returned no choices")
-        choice = response.choices[0]
-        return choice.text or "", response.usage, choice.finish_reason
+        choice = self._first_choice(response, "completions")
+        return (
+            getattr(choice, "text", None) or "",
+            getattr(response, "usage", None),
+            getattr(choice, "finish_reason", None),
+        )
+
+    def _first_choice(self, response: Any, path: str) -> Any:
+        """The first choice of a response, or an LLMError naming the endpoint and what came
+        back (a proxy's HTML page, a 200 without ``choices``)."""
+        if isinstance(response, str | bytes):
+            text = response.decode(errors="replace") if isinstance(response, bytes) else response
+            raise LLMError(
+                f"{self.base_url}/{path} answered 200 without a completion: {_excerpt(text)}"
+            )
+        choices = getattr(response, "choices", None)
+        if choices is None:
+            raise LLMError(f"{self.base_url}/{path} answered 200 without 'choices'")
+        if not choices:
+            raise LLMError(f"{self.base_url}/{path} answered 200 with no choices")
+        return choices[0]
 
     # -- one attempt, maybe hedged ----------------------------------------------------------
     def hedge_threshold_s(self) -> float | None:
@@ -391,6 +493,14 @@ class OpenAILLM:
                 if not is_retryable(exc) or attempt == self.max_retries:
                     raise self._final_error(exc, attempt) from None
                 delay = self.backoff_s(attempt, exc)
+                asked = retry_after_s(exc)
+                if asked is not None and asked >= RETRY_AFTER_NOTICE_S:
+                    print(
+                        f"warning: {self.name}: {self._describe(exc)}; the server asks to wait "
+                        f"{asked:.0f} s (Retry-After), waiting {delay:.0f} s before retry "
+                        f"{attempt + 1} of {self.max_retries}",
+                        file=sys.stderr,
+                    )
                 self.retries += 1
                 log.debug(
                     "%s: %s, retry %d in %.2fs", self.name, self._describe(exc), attempt, delay
@@ -423,30 +533,78 @@ class OpenAILLM:
                 f"{self.base_url} rejected the API key (HTTP {exc.status_code}): check "
                 "OPENAI_API_KEY or the api_key option"
             )
+        if isinstance(exc, openai.APIStatusError) and (hint := self._api_hint(exc)):
+            return FireactError(hint)
         if isinstance(exc, openai.NotFoundError):
+            if _error_code(exc) == "model_not_found" or "model" in exc.message.lower():
+                return FireactError(
+                    f"model {self.model!r} was not found at {self.base_url}: check the model name"
+                )
             return FireactError(
-                f"model {self.model!r} was not found at {self.base_url}: check the model name"
+                f"{self.base_url} answered 404 Not Found for {_request_path(exc)}: check the base "
+                "URL (OpenAI-compatible servers usually serve under .../v1)"
             )
         tries = f" after {attempt} retries" if attempt else ""
         return LLMError(f"{self.name} failed{tries}: {self._describe(exc)}")
 
+    def _api_hint(self, exc: openai.APIStatusError) -> str | None:
+        """One line saying which --api to use when the server refused the API we called."""
+        text = str(exc.message).lower()
+        if CHAT_ONLY_REFUSAL in text:
+            return (
+                f"{self.base_url} serves {self.model!r} as a chat model only and refused the "
+                "completions API: use --api chat (or --api auto)"
+            )
+        if NOT_CHAT_REFUSAL in text:
+            return (
+                f"{self.base_url} serves {self.model!r} as a completion model only and refused "
+                "the chat API: use --api completions"
+            )
+        if NO_CHAT_TEMPLATE in text and exc.status_code == 400:
+            return (
+                f"{self.base_url} cannot run {self.model!r} on the chat API (it has no chat "
+                "template): use --api completions (e.g. with --format alpaca)"
+            )
+        return None
+
     async def check(self) -> list[str]:
-        """Start-up check: the server answers `GET /models` and lists our model; return the ids."""
+        """Start-up check that never blocks a working server; returns the listed model ids.
+
+        An unreachable server or a rejected key stops the run (FireactError). Anything else odd
+        about ``GET /models`` — a 404 (gateways often do not serve it), a 200 that is HTML or has
+        no ``data``, a list without our model — only adds a one-line warning to `warnings`: the
+        first real call decides.
+        """
+        self.warnings = []
+        endpoint = f"{self.base_url}/models"
         try:
-            page = await self.client.models.list(timeout=min(self.timeout, 30.0))
+            raw = await self.client.models.with_raw_response.list(timeout=min(self.timeout, 30.0))
+            text = raw.http_response.text
         except openai.APIConnectionError as exc:
             raise FireactError(
                 f"cannot reach {self.base_url}: {connection_reason(exc)}; start the server or "
                 "fix base_url"
             ) from None
-        except openai.APIStatusError as exc:
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise self._final_error(exc, 0) from None
-        ids = [m.id for m in page.data]
+        except openai.APIStatusError as exc:
+            self.warnings.append(
+                f"{endpoint} answered HTTP {exc.status_code}; cannot check that it serves "
+                f"{self.model!r}, going on"
+            )
+            return []
+        ids = _model_ids(text)
+        if ids is None:
+            self.warnings.append(
+                f"{endpoint} did not answer a model list ({_excerpt(text)}); cannot check that it "
+                f"serves {self.model!r}, going on"
+            )
+            return []
         if self.model not in ids:
             shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
-            raise FireactError(
-                f"model {self.model!r} is not served by {self.base_url} (it lists: {shown or 'none'})"
-                ": pick one of those"
+            self.warnings.append(
+                f"{endpoint} does not list {self.model!r} (it lists: {shown or 'none'}); going "
+                "on, the first call will tell"
             )
         return ids
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
+from fireact.outputs import atomic_write_text, os_errors, refuse_overlap
 from fireact.report.view import RunData, read_run, run_stats
 
 JSON_FILE, MD_FILE = "compare.json", "compare.md"
@@ -84,16 +85,17 @@ def compare_runs(run_dirs: list[Path], out_dir: Path, *, plots: bool = True) -> 
     if plots:
         _figure(1, 1)  # no matplotlib: say so before writing anything
     out_dir = Path(out_dir)
+    refuse_overlap([out_dir], [Path(d) for d in run_dirs], what="--out")
     if out_dir.exists() and not out_dir.is_dir():
         raise FireactError(f"{out_dir}: is a file; give a folder for the report")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with os_errors(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": str(out_dir / JSON_FILE), "markdown": str(out_dir / MD_FILE)}
     if plots:
         files |= write_plots(runs, rows, out_dir)
     result = {"runs": rows, "files": files}
-    (out_dir / MD_FILE).write_text(markdown_table(rows), encoding="utf-8")
-    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    (out_dir / JSON_FILE).write_text(text, encoding="utf-8")
+    atomic_write_text(out_dir / MD_FILE, markdown_table(rows))
+    atomic_write_text(out_dir / JSON_FILE, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
 
 

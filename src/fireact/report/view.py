@@ -31,9 +31,10 @@ from typing import Any
 
 from fireact.errors import FireactError
 from fireact.files import iter_jsonl, read_json
+from fireact.outputs import atomic_write_text, os_errors, refuse_overlap
 from fireact.report.score import read_run_episodes, score_episode, score_file
+from fireact.runs import CONFIG, EPISODES, SUMMARY, VIEW, run_inputs
 
-EPISODES, SUMMARY, CONFIG, VIEW = "episodes.jsonl", "summary.json", "config.json", "view.html"
 CATEGORIES = ("correct", "wrong", "unfinished", "errored")
 
 
@@ -366,15 +367,14 @@ def render_html(run: RunData, *, csp: bool = True) -> str:
 
 def write_view(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's viewer page (default ``RUN/view.html``) and return its path."""
-    run = read_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / VIEW
+    refuse_overlap([path], run_inputs(run_dir), what="--out")
+    run = read_run(run_dir)
     if path.is_dir():
         raise FireactError(f"{path}: is a folder; give a file name for the page, e.g. view.html")
-    try:
+    with os_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_html(run), encoding="utf-8")
-    except OSError as err:
-        raise FireactError(f"{path}: cannot write ({err.strerror})") from None
+        atomic_write_text(path, render_html(run))
     return path
 
 

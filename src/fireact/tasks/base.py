@@ -37,7 +37,10 @@ def score_qa(prediction: str, gold: Answer) -> Score:
 
 
 def score_strategyqa(prediction: str, gold: Answer) -> Score:
-    """StrategyQA: the yes/no prefix rule; F1 equals EM."""
+    """StrategyQA: the yes/no prefix rule; F1 equals EM. A gold given as text ("yes"/"no",
+    "true"/"false", as some files spell it) counts by its meaning, not by being non-empty."""
+    if isinstance(gold, str):
+        gold = gold.strip().lower() in ("yes", "true")
     ok = metrics.strategyqa_correct(prediction, bool(gold))
     return Score(ok, float(ok))
 
@@ -58,6 +61,13 @@ class Task:
     scorer: Callable[[str, Answer], Score]
     prompt_task: str  # which FireAct prompt family this task uses (hotpotqa/strategyqa/mmlu)
     source: str = ""  # the file or folder the examples came from
+
+    def reward_text(self, em: bool) -> str:
+        """How the final observation writes the reward, as FireAct's tasks return it: a bool
+        for the QA tasks ("True"/"False"), an int for StrategyQA and MMLU ("1"/"0")."""
+        if self.prompt_task in ("strategyqa", "mmlu"):
+            return str(int(em))
+        return str(em)
 
     def score(self, prediction: str, gold: Answer) -> Score:
         """Score one prediction against one gold answer; no gold (a test split) scores 0."""

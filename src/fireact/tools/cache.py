@@ -18,6 +18,9 @@ waiting on another process's lock never stalls the loop. A process killed at any
 most the insert in flight; with ``synchronous=NORMAL`` an OS crash or power loss may also roll
 back the last few commits, but never corrupts the file.
 
+The connection settings (`connect`) and the per-thread connections (`Connections`) are shared
+with the LLM-call cache, `fireact.llm.cache`, which keeps its own table (by default in its own file).
+
 Wrap order: put the cache *inside* `NoisyTool` (``NoisyTool(CachedTool(tool))``) so noise is
 never stored; wrapping a `NoisyTool` raises `FireactError`.
 """
@@ -53,8 +56,13 @@ _SELECT = "SELECT observation, page FROM tool_cache WHERE namespace=? AND action
 _INSERT = "INSERT OR IGNORE INTO tool_cache VALUES (?, ?, ?, ?, ?, ?)"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) a cache file with the settings every connection must use."""
+def connect(path: Path, schema: str = _SCHEMA, what: str = "tool cache") -> sqlite3.Connection:
+    """Open (creating if needed) a cache file with the settings every connection must use.
+
+    `schema` is the ``CREATE TABLE IF NOT EXISTS`` statement of the file's table; `what` names
+    the cache in the error a broken file raises. The LLM cache (`fireact.llm.cache`) opens its
+    own file through this function too.
+    """
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
@@ -62,11 +70,11 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=NORMAL")
-        _retry_locked(lambda: conn.execute(_SCHEMA))
+        _retry_locked(lambda: conn.execute(schema))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise FireactError(
-            f"tool cache {path} cannot be opened ({exc}): delete it or pass another cache path"
+            f"{what} {path} cannot be opened ({exc}): delete it or pass another cache path"
         ) from None
     return conn
 
@@ -82,6 +90,42 @@ def _retry_locked(statement: Callable[[], object], attempts: int = 50) -> None:
             if "locked" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
+
+
+class Connections:
+    """One connection per thread to one cache file (see `connect`), all closed by `close`.
+
+    The file and its table are created at construction, so a bad path fails there. After
+    `close`, `get` opens fresh connections again.
+    """
+
+    def __init__(self, path: Path, schema: str = _SCHEMA, what: str = "tool cache") -> None:
+        self.path = path
+        self.schema = schema
+        self.what = what
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.get()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.schema, self.what)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
 
 
 class CachedTool:
@@ -104,20 +148,10 @@ class CachedTool:
         self.namespace = namespace or getattr(tool, "namespace", None) or tool.name
         self.hits = 0
         self.misses = 0
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn()  # create the file and schema now, so a bad path fails at construction
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        # one connection per thread; the file and schema are created now, so a bad path fails
+        # at construction
+        self._db = Connections(self.path)
+        self._conn = self._db.get
 
     def get(self, action: str, argument: str) -> tuple[str, list[str] | None] | None:
         """The cached (observation, opened page or None), or None on a miss."""
@@ -164,8 +198,4 @@ class CachedTool:
 
     async def aclose(self) -> None:
         await self.tool.aclose()
-        with self._lock:
-            connections, self._all = self._all, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._db.close()

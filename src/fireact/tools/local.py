@@ -74,7 +74,12 @@ class LocalSearch:
         if style not in STYLES:
             raise FireactError(f"unknown search style {style!r}; use one of {', '.join(STYLES)}")
         self.style = style
-        self.index = LocalIndex(default_index_dir() if index_dir is None else Path(index_dir))
+        if index_dir is None:
+            default = default_index_dir()
+            hint = f"delete {default} and fireact builds it again on next use"
+            self.index = LocalIndex(default, rebuild=hint)
+        else:
+            self.index = LocalIndex(Path(index_dir))
         # tells styles and index builds apart, e.g. for CachedTool(tool, namespace=...)
         built = self.index.meta.get("built_at", "")
         self.namespace = f"local-{style}:{self.index.directory.resolve()}@{built}"

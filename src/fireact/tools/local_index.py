@@ -5,6 +5,11 @@ sources with one-line errors, building an index (`build_index`), the default ind
 shipped HotpotQA dev paragraphs (`default_index_dir`), and the ranking primitives the tool
 uses (`LocalIndex`: exact title match, BM25 over title + body, term statistics).
 
+Index folders follow `fireact.outputs`: a build is locked (one builder per folder), written in
+``.OUT.<pid>.building`` next to the folder and renamed into place when complete, marks the
+folder as an index (``.fireact-index``), and replaces (``--overwrite``) only a folder holding an
+index; a damaged index is reported in one line with the command that rebuilds it.
+
 Sources are HotpotQA JSON files (a list of records whose ``context`` is ``[[title,
 [sentences]]]``) or JSONL files with one ``{"title": ..., "text": ...}`` object per line (or
 ``"sentences": [...]`` instead of ``text``). A file is read as JSONL when its name ends in
@@ -19,6 +24,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -33,12 +39,37 @@ from typing import Any
 import tantivy
 
 from fireact.errors import FireactError
+from fireact.outputs import (
+    FolderLock,
+    atomic_write_text,
+    check_owned,
+    clean_leftovers,
+    describe_os_error,
+    mark_owned,
+    os_errors,
+    refuse_overlap,
+)
 from fireact.resources import resource
 
 FORMAT_VERSION = 1
 META_FILE = "fireact-index.json"
 ANALYZER = "fireact_en"  # the analyzer name stored in the schema (registered at every open)
 DEFAULT_SOURCE = ("hotpotqa", "dev_distractor_first100.json")
+MARKER_KIND = "index"  # an index folder holds the marker .fireact-index (fireact.outputs)
+# what a build writes into an index folder (tantivy's files and ours): --overwrite removes these
+INDEX_FILES = (
+    "meta.json",
+    ".managed.json",
+    ".tantivy-*.lock",
+    "*.idx",
+    "*.pos",
+    "*.term",
+    "*.store",
+    "*.fast",
+    "*.fieldnorm",
+    "*.del",
+    META_FILE,
+)
 
 # Query-time stop words (the index keeps every word, so exact titles like "The The" still
 # match); folded and lower-cased, applied before stemming.
@@ -228,37 +259,86 @@ def build_index(
 ) -> dict:
     """Index the paragraphs of `sources` into the directory `out`; return build statistics.
 
-    Refuses a non-empty `out` unless `overwrite`. The index is built next to `out` and moved
-    into place only when complete, so a failed build leaves `out` as it was.
+    Refuses a non-empty `out` unless `overwrite`, and even then a folder that holds anything
+    an index build did not write (naming the first such file), a source inside `out`, and a
+    second build of `out` while one runs. The index is built in ``.OUT.<pid>.building`` next
+    to `out` and renamed into place only when complete, so a failed or killed build leaves
+    `out` as it was (the next build removes a killed build's folder).
     Returns ``{"paragraphs", "titles", "duplicates", "seconds"}``.
     """
     sources, out = [Path(s) for s in sources], Path(out)
     if not sources:
         raise FireactError("no source files given; pass HotpotQA JSON or title/text JSONL files")
+    refuse_overlap([out], sources, what="--out", replacing=True)
     if out.exists() and not out.is_dir():
         raise FireactError(f"{out}: exists and is not a directory; choose another index path")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FireactError(
-            f"{out}: already exists and is not empty; pass --overwrite to replace it"
-        )
     for src in sources:
         if not src.is_file():
             raise FireactError(f"{src}: no such file; give a HotpotQA JSON or title/text JSONL")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    try:
-        stats = _build_into(sources, tmp, progress=progress)
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    place = Path(os.path.abspath(out.expanduser()))  # "ix/.." or "." have a parent and a name
+    # the lock sits next to `out`, since `out` itself is replaced by a rename
+    lock = FolderLock(out, "index build", lock_file=place.parent / f".{place.name}.fireact.lock")
+    with lock:
+        clean_leftovers(place.parent)
+        _check_replaceable(out, overwrite)
+        building = place.parent / f".{place.name}.{os.getpid()}.building"
+        try:
+            with os_errors(building, "creating"):
+                building.mkdir()
+            try:
+                stats = _build_into(sources, building, progress=progress)
+            except (OSError, ValueError) as err:  # tantivy reports write errors as ValueError
+                raise _write_failed(out, err) from None
+            _check_replaceable(out, overwrite)  # nobody put a file in `out` meanwhile
+            _move_into_place(building, place)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
     return stats
 
 
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty `out` without `overwrite`, and one that does not hold an index."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FireactError(
+            f"{out}: already exists and is not empty; pass --overwrite to replace it"
+        )
+    # indexes built before the marker existed are recognised by their metadata file
+    check_owned(out, MARKER_KIND, owns=INDEX_FILES, legacy_markers=[META_FILE])
+
+
+def _move_into_place(built: Path, out: Path) -> None:
+    """Rename the finished `built` folder to `out`, replacing an existing `out`."""
+    old = out.parent / f".{out.name}.{os.getpid()}.old"
+    with os_errors(out, "replacing"):
+        if out.exists():
+            os.rename(out, old)
+        try:
+            os.rename(built, out)
+        except OSError:
+            if old.exists():
+                os.rename(old, out)  # put the earlier index back
+            raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_failed(out: Path, err: Exception) -> FireactError:
+    """One line for a build that could not write its files (a full disk, most likely)."""
+    if isinstance(err, OSError):
+        return FireactError(describe_os_error(err, out))
+    try:
+        free = f"; {shutil.disk_usage(out.parent).free / 2**20:,.0f} MiB free on its disk"
+    except OSError:
+        free = ""
+    reason = " ".join(str(err).split())[:200]
+    return FireactError(f"cannot write the index {out} ({reason}){free}")
+
+
 def _build_into(sources: list[Path], directory: Path, *, progress: bool) -> dict:
-    """Write the index and its metadata file into the existing empty `directory`."""
+    """Write the index, its marker and its metadata file into the existing empty `directory`."""
     started = time.perf_counter()
+    mark_owned(directory, MARKER_KIND)
     index = tantivy.Index(_schema(), path=str(directory))
     index.register_tokenizer(ANALYZER, INDEX_ANALYZER)
     total_bytes = sum(src.stat().st_size for src in sources)
@@ -309,7 +389,7 @@ def _write_meta(directory: Path, sources: list[Path], stats: dict) -> None:
         "sources": [{"path": str(s.resolve()), "bytes": s.stat().st_size} for s in sources],
         **stats,
     }
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- default index
@@ -326,20 +406,29 @@ def default_index_dir() -> Path:
     It lives in ``$FIREACT_HOME/indexes/default-<hash>`` (hash of the data and the index
     format). It is built into a temporary directory and renamed into place, so concurrent
     processes never see a half-built index: the first rename wins, the others discard theirs.
+    Temporary directories of killed builds are removed by the next build.
     """
     source = resource(*DEFAULT_SOURCE)
     digest = hashlib.sha256(source.read_bytes() + f"format={FORMAT_VERSION}".encode())
     final = fireact_home() / "indexes" / f"default-{digest.hexdigest()[:12]}"
     if (final / META_FILE).is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".default-building-", dir=final.parent))
+    with os_errors(final.parent, "creating"):
+        final.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(final.parent)
+    # .NAME.<pid>.building (unique per thread too), so a killed build's is recognised
+    suffix = f".{os.getpid()}.building"
+    with os_errors(final.parent, "writing in"):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", suffix=suffix, dir=final.parent))
     try:
-        _build_into([source], tmp, progress=False)
+        try:
+            _build_into([source], tmp, progress=False)
+        except (OSError, ValueError) as err:
+            raise _write_failed(final, err) from None
         os.rename(tmp, final)
-    except OSError:
+    except OSError as err:
         if not (final / META_FILE).is_file():  # lost the race is fine; anything else is not
-            raise
+            raise FireactError(describe_os_error(err, final)) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -348,25 +437,47 @@ def default_index_dir() -> Path:
 # ---------------------------------------------------------------- searching
 
 
+def _damaged(directory: Path, reason: str, meta: dict, rebuild: str | None) -> FireactError:
+    """The one-line error for an index that cannot be opened, with the command to rebuild it."""
+    if rebuild is None:
+        listed = meta.get("sources")
+        paths = [s.get("path") for s in listed if isinstance(s, dict)] if listed else []
+        named = " ".join(shlex.quote(str(p)) for p in paths if p) or "SOURCES..."
+        rebuild = f"rebuild it: fireact index build {named} --out {directory} --overwrite"
+    reason = " ".join(reason.split())
+    reason = reason if len(reason) <= 160 else reason[:157] + "..."
+    return FireactError(f"{directory}: damaged index ({reason}); {rebuild}")
+
+
 class LocalIndex:
     """An opened index: exact title lookup, BM25 ranking and term statistics (thread-safe)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, rebuild: str | None = None) -> None:
+        """Open the index in `directory`; a damaged one raises a one-line `FireactError` that
+        ends with `rebuild` (default: the ``fireact index build ... --overwrite`` command)."""
         directory = Path(directory)
         meta_path = directory / META_FILE
         if not meta_path.is_file():
             raise FireactError(f"{directory}: not a fireact index (no {META_FILE}); build one")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        try:
+            self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if not isinstance(self.meta, dict):
+                raise ValueError(f"got a JSON {type(self.meta).__name__}, not an object")
+        except (OSError, ValueError) as err:
+            raise _damaged(directory, f"{META_FILE}: {err}", {}, rebuild) from None
         if self.meta.get("format") != FORMAT_VERSION:
             raise FireactError(
                 f"{meta_path}: index format {self.meta.get('format')!r}, this fireact reads "
                 f"{FORMAT_VERSION}; rebuild the index"
             )
         self.directory = directory
-        self.index = tantivy.Index.open(str(directory))
-        self.index.register_tokenizer(ANALYZER, INDEX_ANALYZER)
-        self.index.reload()
-        self.searcher = self.index.searcher()
+        try:  # tantivy checks every file (presence, footer) when it opens the searcher
+            self.index = tantivy.Index.open(str(directory))
+            self.index.register_tokenizer(ANALYZER, INDEX_ANALYZER)
+            self.index.reload()
+            self.searcher = self.index.searcher()
+        except (OSError, ValueError) as err:
+            raise _damaged(directory, str(err), self.meta, rebuild) from None
         self.schema = self.index.schema
         self.num_docs = self.searcher.num_docs
 

@@ -150,7 +150,7 @@ class SerpAPISearch:
     def __init__(
         self,
         api_key: str | None = None,
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         timeout: float = 30.0,
         hl: str = "en",
         gl: str = "us",
@@ -161,7 +161,8 @@ class SerpAPISearch:
                 "SERPAPI_API_KEY is not set: export your SerpAPI key or use --tool local"
             )
         self._api_key = key.strip()
-        self.base_url = base_url
+        # $SERPAPI_BASE_URL: a proxy or a compatible service (and the contract-faithful fake)
+        self.base_url = base_url or os.environ.get("SERPAPI_BASE_URL") or DEFAULT_URL
         self.timeout = timeout
         self.hl, self.gl = hl, gl
         self._client: httpx.AsyncClient | None = None

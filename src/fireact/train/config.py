@@ -1,11 +1,12 @@
 """The fine-tuning config: `SFTConfig`, read from YAML plus ``--key value`` overrides.
 
 Owns every knob of `fireact train` and its validation. Each problem (an unknown key, a value of
-the wrong type, a dataset file that does not exist, a local model path that does not exist)
-raises `FireactError` with the dotted key in the message. Relative paths are taken relative to
-the current working directory and stored resolved, so the `fireact_config.yaml` written next to
-the trained model is the exact config that ran. The config holds no secrets: API keys (wandb,
-the Hugging Face hub) are read by those libraries from their own environment variables.
+the wrong type, a number that is NaN or infinite or out of its range, a dataset file that does
+not exist, a local model path that does not exist or holds no weights) raises `FireactError`
+with the dotted key in the message. Relative paths are taken relative to the current working
+directory and stored resolved, so the `fireact_config.yaml` written next to the trained model
+is the exact config that ran. The config holds no secrets: API keys (wandb, the Hugging Face
+hub) are read by those libraries from their own environment variables.
 
 Loss masks (``mask``), for alpaca records (prompt + output) and chat records (messages):
 
@@ -21,21 +22,31 @@ Loss masks (``mask``), for alpaca records (prompt + output) and chat records (me
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fireact.errors import FireactError
 from fireact.files import read_yaml
+from fireact.overrides import parse_overrides, set_dotted
 
 PACKAGED_PREFIX = "fireact:"  # dataset: fireact:finetune/alpaca_format/hotpotqa.json
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown keys, and no NaN or infinity in any number (a run would train on garbage)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LoraSettings(_Strict):
@@ -139,12 +150,15 @@ class SFTConfig(_Strict):
 
     @field_validator("model", "tokenizer")
     @classmethod
-    def _model_source(cls, source: Any) -> Any:
+    def _model_source(cls, source: Any, info: ValidationInfo) -> Any:
+        """A local folder (the model's must hold weights) or a hub id."""
         if isinstance(source, str):
-            from fireact.llm.hf import check_source
+            from fireact.llm.hf import check_source, check_weights
 
             try:
-                return check_source(source, "model")
+                source = check_source(source, "model")
+                if info.field_name == "model":
+                    check_weights(source)
             except FireactError as err:
                 raise ValueError(str(err)) from None
         return source
@@ -190,45 +204,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             )
         data = loaded
     for key, value in parse_overrides(overrides or []):
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     return validate(data, source=str(path) if path else "config")
-
-
-def parse_overrides(args: list[str]) -> list[tuple[str, Any]]:
-    """``["--lr", "1e-4", "--packing=false"]`` → ``[("lr", 1e-4), ("packing", False)]``."""
-    pairs: list[tuple[str, Any]] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--") or len(arg) == 2:
-            raise FireactError(f"override {arg!r}: expected --key value")
-        key, eq, value = arg[2:].partition("=")
-        if not eq:
-            if i + 1 >= len(args):
-                raise FireactError(f"override --{key}: missing its value")
-            i += 1
-            value = args[i]
-        pairs.append((key.replace("-", "_"), _yaml_value(key, value)))
-        i += 1
-    return pairs
-
-
-def _yaml_value(key: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        raise FireactError(f"override --{key}: cannot parse value {shlex.quote(text)}") from None
-
-
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise FireactError(f"override --{key}: {part} is not a section")
-        node = child
-    node[parts[-1]] = value
 
 
 def validate(data: dict[str, Any], source: str = "config") -> SFTConfig:

@@ -104,14 +104,18 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
-    """The records of a dataset file (a JSON list or JSONL), checked for their format's fields."""
+    """The records of a dataset file (a JSON list or JSONL), checked for their format's fields.
+
+    A bad record (a missing field, a chat example with no messages or only blank ones) is one
+    `FireactError` line naming the file and the line the record starts on.
+    """
     rows = _rows(path)
     if not rows:
         raise FireactError(f"{path}: dataset is empty")
-    for i, row in enumerate(rows, start=1):
+    for i, row in enumerate(rows):
         problem = _chat_problem(row) if fmt == "chat" else _alpaca_problem(row)
         if problem:
-            raise FireactError(f"{path}: record {i}: {problem}")
+            raise FireactError(f"{path}:{_line_of_record(path, i)}: {problem}")
     return rows
 
 
@@ -120,6 +124,23 @@ def _rows(path: Path) -> list[Any]:
     if read_text(path).lstrip()[:1] == "[":
         return read_json(path)
     return [row for _, row in iter_jsonl(path)]
+
+
+def _line_of_record(path: Path, index: int) -> int:
+    """The line on which record `index` (from 0) of a JSON list or JSONL file starts."""
+    text = read_text(path)
+    if text.lstrip()[:1] != "[":
+        return [n for n, _ in iter_jsonl(path)][index]
+
+    def skip(pos: int) -> int:  # whitespace and the commas between items
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        return pos
+
+    decoder, pos = json.JSONDecoder(), text.index("[") + 1
+    for _ in range(index):
+        _, pos = decoder.raw_decode(text, skip(pos))
+    return text.count("\n", 0, skip(pos)) + 1
 
 
 def _alpaca_problem(row: Any) -> str | None:
@@ -134,6 +155,10 @@ def _chat_problem(row: Any) -> str | None:
     messages = row.get("messages") if isinstance(row, dict) else None
     if not isinstance(messages, list) or not all(_is_message(m) for m in messages):
         return "expected {'messages': [{'role': ..., 'content': ...}, ...]}"
+    if not messages:
+        return "empty chat example (no messages): remove the line or fill it in"
+    if not any(m["content"].strip() for m in messages):
+        return "empty chat example (every message is blank): remove the line or fill it in"
     return None
 
 

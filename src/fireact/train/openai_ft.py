@@ -2,26 +2,38 @@
 
 Owns one function per command: `upload` (checks the chat JSONL with
 `fireact.data.check.check_chat_file` first and refuses a file with errors), `create`, `status`
-(the job and its recent events), `cancel`, `list_jobs` and `wait` (polls until the job ends,
-printing each status change). Jobs and events come back as plain dicts (the API's JSON).
+(the job and its recent events), `cancel`, `list_jobs`, `wait` (polls until the job ends,
+printing each status change) and `run_recipe` (all of it from one YAML recipe). Jobs and events
+come back as plain dicts (the API's JSON).
+
+Nothing is sent before everything is checked: a job's options (`JobOptions`: model, suffix,
+n_epochs, seed, poll_s) and a recipe (`Recipe`: those plus its files, no other key) are
+validated, and every file to upload is checked, before the first request. An error names the
+option as the user spelled it: the recipe key (``n_epochs``), or the command-line flag
+(``--n-epochs``) for `check_options(..., flags=True)`.
 
 Connection: `api_key` or ``$OPENAI_API_KEY`` (required), `base_url` or ``$OPENAI_BASE_URL``
 (default OpenAI's). Every SDK error becomes a one-line `FireactError` (a rejected key, an
-unknown job or file, a refused connection, an API error with its message); the key itself never
-appears in a message.
+unknown job or file, a refused connection, an API error with its message), and so does an
+answer that is not what the API promises (an HTML page from a proxy, a 200 without the job's
+``id`` or ``status``): the line names the endpoint and a short excerpt of what came back. The
+key itself never appears in a message.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fireact.data.check import check_chat_file
 from fireact.errors import FireactError
@@ -29,7 +41,76 @@ from fireact.llm.openai_backend import connection_reason
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+EXCERPT_CHARS = 80
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]+")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+JOB_FIELDS = {"id": str, "status": str}  # what a job answer must hold
+LIST_FIELDS = {"data": list}  # what a page of jobs or events must hold
+
+
+# ---------------------------------------------------------------- options
+
+
+class JobOptions(BaseModel):
+    """A fine-tuning job's options, within the API's limits (checked before any request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, strict=True)
+    suffix: str | None = Field(None, max_length=64, strict=True)  # OpenAI: up to 64 characters
+    n_epochs: int | None = Field(None, ge=1, strict=True)  # None: OpenAI picks ("auto")
+    seed: int | None = Field(None, strict=True)
+    poll_s: float = Field(30.0, ge=0, allow_inf_nan=False, strict=True)  # between status polls
+
+
+class Recipe(JobOptions):
+    """A ``fireact openai-ft run`` recipe: the job's options and the files to upload.
+
+    A file is a path (relative to the working directory) or ``fireact:finetune/...`` for one
+    shipped in the package.
+    """
+
+    training_file: str = Field(min_length=1, strict=True)
+    validation_file: str | None = Field(None, min_length=1, strict=True)
+
+
+def check_options(
+    values: Mapping[str, Any],
+    schema: type[JobOptions] = JobOptions,
+    *,
+    where: str | None = None,
+    flags: bool = False,
+) -> JobOptions:
+    """`values` validated against `schema`; the first problems become one `FireactError`.
+
+    Each problem names the option as the user spelled it: the key (``n_epochs``), or with
+    `flags` the command-line flag (``--n-epochs``). `where` (a recipe's path) prefixes the line.
+    """
+    try:
+        return schema.model_validate(dict(values))
+    except ValidationError as err:
+
+        def spell(key: str) -> str:
+            return "--" + key.replace("_", "-") if flags else key
+
+        errors = err.errors()
+        unknown = [spell(str(e["loc"][0])) for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            known = sorted(spell(k) for k in schema.model_fields)
+            message = f"unknown key(s) {', '.join(unknown)}; known: {known}"
+        else:
+            message = "; ".join(list(dict.fromkeys(_problem(e, spell) for e in errors))[:3])
+        raise FireactError(f"{where}: {message}" if where else message) from None
+
+
+def _problem(error: Any, spell: Callable[[str], str]) -> str:
+    key = spell(".".join(str(p) for p in error["loc"]))
+    if error["type"] == "missing":
+        return f"missing required key {key!r}"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+# ---------------------------------------------------------------- client and answers
 
 
 def make_client(
@@ -58,11 +139,15 @@ def api_errors(client: openai.OpenAI, action: str) -> Iterator[None]:
         raise FireactError(
             f"{action}: the API key was rejected (401); check OPENAI_API_KEY"
         ) from None
-    except openai.PermissionDeniedError as err:
-        raise FireactError(f"{action}: permission denied (403): {_message(client, err)}") from None
-    except openai.NotFoundError as err:
-        raise FireactError(f"{action}: not found (404): {_message(client, err)}") from None
     except openai.APIStatusError as err:
+        if not isinstance(err.body, dict):  # not the API's JSON error: a proxy's page, say
+            raise FireactError(_not_json(client, action, err.response)) from None
+        if isinstance(err, openai.PermissionDeniedError):
+            raise FireactError(
+                f"{action}: permission denied (403): {_message(client, err)}"
+            ) from None
+        if isinstance(err, openai.NotFoundError):
+            raise FireactError(f"{action}: not found (404): {_message(client, err)}") from None
         raise FireactError(
             f"{action}: API error {err.status_code}: {_message(client, err)}"
         ) from None
@@ -87,11 +172,71 @@ def scrub(text: str, key: str | None) -> str:
     return " ".join(_KEYLIKE.sub(r"\1***", text).split())
 
 
-def _dump(obj: Any) -> dict[str, Any]:
-    return obj.model_dump(mode="json") if hasattr(obj, "model_dump") else dict(obj)
+def excerpt(text: str, key: str | None = None, limit: int = EXCERPT_CHARS) -> str:
+    """The start of `text` on one line, key masked, cut to `limit` characters with "…"."""
+    text = scrub(text, key)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _endpoint(response: Any) -> str:
+    """``POST https://host/v1/files``: the request's method and URL, without its query."""
+    request = response.request
+    return f"{request.method} {str(request.url).split('?', 1)[0]}"
+
+
+def _not_json(client: openai.OpenAI, action: str, response: Any) -> str:
+    """The one line for an answer that is not JSON (an HTML page, text, nothing)."""
+    text, key = response.text, client.api_key
+    if not text.strip():
+        came = "an empty body"
+    elif "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        title = _TITLE.search(text)
+        came = f"an HTML page ({excerpt(title.group(1), key)!r})" if title else "an HTML page"
+    else:
+        came = f"text ({excerpt(text, key)!r})"
+    return (
+        f"{action}: {_endpoint(response)} answered {response.status_code} with {came} instead"
+        " of the API's JSON; check base_url / OPENAI_BASE_URL (or a proxy in between)"
+    )
+
+
+def api_json(
+    client: openai.OpenAI, action: str, raw: Any, fields: Mapping[str, type]
+) -> dict[str, Any]:
+    """The JSON object of a raw SDK response, holding `fields` (name → type, and a ``data``
+    list only objects); anything else is a one-line `FireactError` naming the endpoint."""
+    response = raw.http_response
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        raise FireactError(_not_json(client, action, response)) from None
+    missing = [
+        name for name, kind in fields.items()
+        if not isinstance(body, dict) or not isinstance(body.get(name), kind)
+    ]  # fmt: skip
+    if not missing and "data" in fields and not all(isinstance(x, dict) for x in body["data"]):
+        missing = ["data"]
+    if missing:
+        names = " and ".join(repr(name) for name in missing)
+        raise FireactError(
+            f"{action}: {_endpoint(response)} answered {response.status_code} without {names}"
+            f" (got {excerpt(response.text, client.api_key)}); check base_url / OPENAI_BASE_URL"
+        )
+    return body
 
 
 # ---------------------------------------------------------------- commands
+
+
+def check_upload(path: Path, model: str = "gpt-3.5-turbo") -> None:
+    """Refuse a chat JSONL file that breaks OpenAI's format for `model` (nothing is sent)."""
+    report = check_chat_file(path, model=model)
+    if not report.ok:
+        first = report.errors[0]
+        raise FireactError(
+            f"{path}: {len(report.errors)} format error(s), not uploaded; first: {first}"
+            f" (see: fireact convert --check {path})"
+        )
 
 
 def upload(
@@ -104,17 +249,15 @@ def upload(
 ) -> str:
     """Check the chat JSONL for `model`, then upload it for fine-tuning; the file id."""
     path = Path(path)
-    report = check_chat_file(path, model=model)
-    if not report.ok:
-        first = report.errors[0]
-        raise FireactError(
-            f"{path}: {len(report.errors)} format error(s), not uploaded; first: {first}"
-            f" (see: fireact convert --check {path})"
-        )
-    client = make_client(base_url, api_key, max_retries=max_retries)
-    with api_errors(client, f"uploading {path}"), path.open("rb") as handle:
-        created = client.files.create(file=(path.name, handle), purpose="fine-tune")
-    return created.id
+    check_upload(path, model)
+    return _upload(make_client(base_url, api_key, max_retries=max_retries), path)
+
+
+def _upload(client: openai.OpenAI, path: Path) -> str:
+    action = f"uploading {path}"
+    with api_errors(client, action), path.open("rb") as handle:
+        raw = client.files.with_raw_response.create(file=(path.name, handle), purpose="fine-tune")
+    return api_json(client, action, raw, {"id": str})["id"]
 
 
 def create(
@@ -130,24 +273,35 @@ def create(
     max_retries: int = 2,
 ) -> dict[str, Any]:
     """Start a supervised fine-tuning job on an uploaded file; the job."""
-    options: dict[str, Any] = {}
-    if validation_file is not None:
-        options["validation_file"] = validation_file
-    if suffix is not None:
-        options["suffix"] = suffix
-    if seed is not None:
-        options["seed"] = seed
-    if n_epochs is not None:
-        if n_epochs < 1:
-            raise FireactError(f"n_epochs must be at least 1, got {n_epochs}")
-        options["method"] = {
-            "type": "supervised",
-            "supervised": {"hyperparameters": {"n_epochs": n_epochs}},
-        }
+    options = check_options({"model": model, "suffix": suffix, "n_epochs": n_epochs, "seed": seed})
     client = make_client(base_url, api_key, max_retries=max_retries)
-    with api_errors(client, f"creating a fine-tuning job on {training_file}"):
-        job = client.fine_tuning.jobs.create(training_file=training_file, model=model, **options)
-    return _dump(job)
+    return _create(client, training_file, options, validation_file)
+
+
+def _create(
+    client: openai.OpenAI,
+    training_file: str,
+    options: JobOptions,
+    validation_file: str | None = None,
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if validation_file is not None:
+        extra["validation_file"] = validation_file
+    if options.suffix is not None:
+        extra["suffix"] = options.suffix
+    if options.seed is not None:
+        extra["seed"] = options.seed
+    if options.n_epochs is not None:
+        extra["method"] = {
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": options.n_epochs}},
+        }
+    action = f"creating a fine-tuning job on {training_file}"
+    with api_errors(client, action):
+        raw = client.fine_tuning.jobs.with_raw_response.create(
+            training_file=training_file, model=options.model, **extra
+        )
+    return api_json(client, action, raw, JOB_FIELDS)
 
 
 def status(
@@ -159,18 +313,23 @@ def status(
     max_retries: int = 2,
 ) -> dict[str, Any]:
     """The job, with its `events` most recent events (newest first) under ``"events"``."""
+    if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+        raise FireactError(f"events: expected a whole number of at least 0, got {events!r}")
     client = make_client(base_url, api_key, max_retries=max_retries)
     return _status(client, job_id, events)
 
 
 def _status(client: openai.OpenAI, job_id: str, events: int) -> dict[str, Any]:
-    with api_errors(client, f"reading fine-tuning job {job_id}"):
-        job = _dump(client.fine_tuning.jobs.retrieve(job_id))
-        if events > 0:
-            page = client.fine_tuning.jobs.list_events(job_id, limit=events)
-            job["events"] = [_dump(event) for event in page.data]
-        else:
-            job["events"] = []
+    action = f"reading fine-tuning job {job_id}"
+    with api_errors(client, action):
+        raw = client.fine_tuning.jobs.with_raw_response.retrieve(job_id)
+    job = api_json(client, action, raw, JOB_FIELDS)
+    job["events"] = []
+    if events > 0:
+        action = f"reading the events of fine-tuning job {job_id}"
+        with api_errors(client, action):
+            raw = client.fine_tuning.jobs.with_raw_response.list_events(job_id, limit=events)
+        job["events"] = api_json(client, action, raw, LIST_FIELDS)["data"]
     return job
 
 
@@ -183,8 +342,10 @@ def cancel(
 ) -> dict[str, Any]:
     """Cancel a job that has not ended; the job."""
     client = make_client(base_url, api_key, max_retries=max_retries)
-    with api_errors(client, f"cancelling fine-tuning job {job_id}"):
-        return _dump(client.fine_tuning.jobs.cancel(job_id))
+    action = f"cancelling fine-tuning job {job_id}"
+    with api_errors(client, action):
+        raw = client.fine_tuning.jobs.with_raw_response.cancel(job_id)
+    return api_json(client, action, raw, JOB_FIELDS)
 
 
 def list_jobs(
@@ -195,12 +356,13 @@ def list_jobs(
     max_retries: int = 2,
 ) -> list[dict[str, Any]]:
     """The `limit` most recent jobs, newest first."""
-    if limit < 1:
-        raise FireactError(f"limit must be at least 1, got {limit}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise FireactError(f"limit must be at least 1, got {limit!r}")
     client = make_client(base_url, api_key, max_retries=max_retries)
-    with api_errors(client, "listing fine-tuning jobs"):
-        page = client.fine_tuning.jobs.list(limit=limit)
-    return [_dump(job) for job in page.data]
+    action = "listing fine-tuning jobs"
+    with api_errors(client, action):
+        raw = client.fine_tuning.jobs.with_raw_response.list(limit=limit)
+    return api_json(client, action, raw, LIST_FIELDS)["data"]
 
 
 def wait(
@@ -218,7 +380,26 @@ def wait(
     Prints (through `echo`) each status change, and at the end the fine-tuned model or the
     error. Returns the final job; past `timeout_s` raises `FireactError` (the job goes on).
     """
+    _check_seconds("poll_s", poll_s)
+    if timeout_s is not None:
+        _check_seconds("timeout_s", timeout_s, allow_inf=True)
     client = make_client(base_url, api_key, max_retries=max_retries)
+    return _wait(client, job_id, poll_s, timeout_s, echo)
+
+
+def _check_seconds(name: str, value: Any, *, allow_inf: bool = False) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or math.isnan(value) or value < 0 or (math.isinf(value) and not allow_inf):
+        raise FireactError(f"{name}: expected a finite number of seconds >= 0, got {value!r}")
+
+
+def _wait(
+    client: openai.OpenAI,
+    job_id: str,
+    poll_s: float,
+    timeout_s: float | None,
+    echo: Callable[[str], None],
+) -> dict[str, Any]:
     start, last = time.monotonic(), None
     while True:
         job = _status(client, job_id, events=0)
@@ -245,15 +426,11 @@ def _ending(job: dict[str, Any]) -> str:
     return f"{job['id']}: {job['status']}" + (f": {detail}" if detail else "")
 
 
-RECIPE_KEYS = {
-    "training_file", "validation_file", "model", "suffix", "n_epochs", "seed", "poll_s",
-}  # fmt: skip
+# ---------------------------------------------------------------- recipes
 
 
-def _recipe_file(value: Any, key: str, recipe: Path) -> Path:
+def _recipe_file(value: str) -> Path:
     """A file named in a recipe: a path, or ``fireact:...`` for one shipped in the package."""
-    if not isinstance(value, str) or not value:
-        raise FireactError(f"{recipe}: '{key}' should be a file path")
     if value.startswith("fireact:"):
         from fireact.resources import resource
 
@@ -261,37 +438,35 @@ def _recipe_file(value: Any, key: str, recipe: Path) -> Path:
     return Path(value).expanduser()
 
 
-def run_recipe(recipe: Path, *, base_url: str | None = None, echo: Any = print) -> dict[str, Any]:
-    """Upload (after checking) the recipe's files, start the job and wait for it to end."""
+def read_recipe(path: Path) -> Recipe:
+    """A recipe file, validated (`Recipe`); errors name the file and the key."""
     from fireact.files import read_yaml
 
-    data = read_yaml(Path(recipe))
+    data = read_yaml(Path(path))
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise FireactError(f"{recipe}: expected a mapping of recipe keys")
-    unknown = sorted(set(data) - RECIPE_KEYS)
-    if unknown:
-        raise FireactError(
-            f"{recipe}: unknown key(s) {', '.join(unknown)}; known: {sorted(RECIPE_KEYS)}"
-        )
-    if "training_file" not in data or "model" not in data:
-        raise FireactError(f"{recipe}: needs 'training_file' and 'model'")
-    model = str(data["model"])
-    training = upload(
-        _recipe_file(data["training_file"], "training_file", recipe), model=model, base_url=base_url
-    )
-    validation = None
-    if data.get("validation_file"):
-        path = _recipe_file(data["validation_file"], "validation_file", recipe)
-        validation = upload(path, model=model, base_url=base_url)
-    echo(f"uploaded {training}" + (f" and {validation}" if validation else ""))
-    job = create(
-        training,
-        model,
-        validation_file=validation,
-        suffix=data.get("suffix"),
-        n_epochs=data.get("n_epochs"),
-        seed=data.get("seed"),
-        base_url=base_url,
-    )
+        raise FireactError(f"{path}: expected a mapping of recipe keys, got {type(data).__name__}")
+    recipe = check_options(data, Recipe, where=str(path))
+    assert isinstance(recipe, Recipe)
+    return recipe
+
+
+def run_recipe(recipe: Path, *, base_url: str | None = None, echo: Any = print) -> dict[str, Any]:
+    """Upload (after checking) the recipe's files, start the job and wait for it to end.
+
+    The recipe, every file it names and the API key are checked before the first request.
+    """
+    options = read_recipe(recipe)
+    training = _recipe_file(options.training_file)
+    validation = _recipe_file(options.validation_file) if options.validation_file else None
+    for path in (training, validation):
+        if path is not None:
+            check_upload(path, options.model)
+    client = make_client(base_url)
+    training_id = _upload(client, training)
+    validation_id = _upload(client, validation) if validation else None
+    echo(f"uploaded {training_id}" + (f" and {validation_id}" if validation_id else ""))
+    job = _create(client, training_id, options, validation_id)
     echo(f"created {job['id']}")
-    return wait(job["id"], float(data.get("poll_s", 30)), base_url=base_url, echo=echo)
+    return _wait(client, job["id"], options.poll_s, None, echo)

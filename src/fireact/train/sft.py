@@ -2,8 +2,10 @@
 
 Owns one training run from config to saved outputs, in this order:
 
-1. the output folder (refused if it holds an earlier run, unless ``resume`` or ``overwrite``),
-   and ``fireact_config.yaml`` (the exact config) written into it;
+1. the output folder, claimed by the main process (`prepare_output_dir`, `fireact.outputs`):
+   locked until training returns, refused if it holds an earlier run (unless ``resume`` or
+   ``overwrite``) or if it is or holds an input, marked as a training output
+   (``.fireact-train``), and ``fireact_config.yaml`` (the exact config) written into it;
 2. the model source: a local folder or hub id, or a tiny Llama built from the config (with a
    BPE tokenizer trained on the dataset) under ``output_dir/base``;
 3. the data (`fireact.train.dataset`), fitted to the cutoff and packed (`fireact.train.packing`);
@@ -11,7 +13,8 @@ Owns one training run from config to saved outputs, in this order:
    attention kernel that packing needs (flash-attn varlen when installed on CUDA, else an
    explicit block-diagonal 4D mask);
 5. `Trainer.train` (checkpoints every ``save_steps``; ``resume`` continues from the latest
-   ``checkpoint-*``), one JSON line per logging step in ``train_log.jsonl``;
+   ``checkpoint-*``), one JSON line per logging step in ``train_log.jsonl``; a NaN or infinite
+   loss or gradient stops the run at that step (`finite_guard`) with a `FireactError`;
 6. the outputs: the adapter (LoRA) or model (full) and the tokenizer in ``output_dir``, and on
    request the merged model in ``output_dir/merged``; ``train_summary.json``.
 
@@ -23,10 +26,10 @@ CONFIG.yaml [--key value ...]`` (or ``python -m fireact.train.sft`` on one devic
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -35,6 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
+from fireact.outputs import (
+    FolderLock,
+    atomic_write_text,
+    clean_leftovers,
+    clear_owned,
+    mark_owned,
+    refuse_overlap,
+)
 from fireact.train.config import SFTConfig, TinyModel, TinySource, load_config
 from fireact.train.dataset import (
     DataStats,
@@ -51,6 +62,35 @@ from fireact.train.packing import FitReport, PackedCollator, RowDataset, fit_to_
 CONFIG_FILE = "fireact_config.yaml"
 LOG_FILE = "train_log.jsonl"
 SUMMARY_FILE = "train_summary.json"
+MARKER_KIND = "train"  # a training output folder holds .fireact-train (fireact.outputs)
+# what training writes at the top of output_dir (we, transformers and PEFT): `overwrite`
+# removes these and refuses to remove anything else
+TRAIN_FILES = (
+    CONFIG_FILE,
+    LOG_FILE,
+    SUMMARY_FILE,
+    "base",
+    "merged",
+    "checkpoint-*",
+    "runs",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "README.md",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.*",
+    "trainer_state.json",
+    "*_results.json",
+)
 
 
 @dataclass
@@ -72,7 +112,15 @@ def train(config: SFTConfig) -> dict[str, Any]:
 
 
 def fit(config: SFTConfig) -> tuple[dict[str, Any], Any]:
-    """`train`, also returning the `Trainer` (its ``model`` is the model as trained)."""
+    """`train`, also returning the `Trainer` (its ``model`` is the model as trained).
+
+    The output folder stays locked from `prepare_output_dir` until this returns or raises.
+    """
+    with contextlib.ExitStack() as hold:
+        return _fit(config, hold)
+
+
+def _fit(config: SFTConfig, hold: contextlib.ExitStack) -> tuple[dict[str, Any], Any]:
     import torch
     from accelerate import PartialState
     from transformers import set_seed
@@ -81,7 +129,7 @@ def fit(config: SFTConfig) -> tuple[dict[str, Any], Any]:
     if config.cpu_threads and not torch.cuda.is_available():
         torch.set_num_threads(config.cpu_threads)
     records, eval_records = load_records(config)
-    prepare_output_dir(config, state)
+    hold.enter_context(prepare_output_dir(config, state))
     set_seed(config.seed)
     with state.main_process_first():
         source = model_source(config, records)
@@ -107,7 +155,7 @@ def fit(config: SFTConfig) -> tuple[dict[str, Any], Any]:
     paths = save_outputs(trainer, config, source, state)
     summary = make_summary(trainer, result, data, paths, runtime, resume_from)
     if state.is_main_process:
-        (config.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(config.output_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary, trainer
 
 
@@ -116,24 +164,77 @@ def _say(message: str) -> None:
 
 
 # -- output folder ---------------------------------------------------------------------------
-def prepare_output_dir(config: SFTConfig, state: Any) -> None:
-    """Refuse to mix two runs in one folder; write the exact config (main process only)."""
-    out = config.output_dir
-    earlier = out.is_dir() and ((out / CONFIG_FILE).exists() or any(out.glob("checkpoint-*")))
-    if earlier and not (config.resume or config.overwrite):
-        raise FireactError(
-            f"output_dir {out} holds an earlier run: set resume: true to continue it, "
-            "overwrite: true to replace it, or choose another output_dir"
-        )
-    state.wait_for_everyone()  # every rank has looked before the main one writes
+def prepare_output_dir(config: SFTConfig, state: Any) -> contextlib.AbstractContextManager:
+    """Claim the output folder on the main process (`claim_output_dir`); every rank raises its
+    one-line refusal. Returns the folder's lock, held until it is left as a context manager
+    (a no-op on the other ranks)."""
+    lock: contextlib.AbstractContextManager = contextlib.nullcontext()
+    failure: Exception | None = None
     if state.is_main_process:
-        if earlier and config.overwrite and not config.resume:
-            for stale in out.iterdir():  # everything of the earlier run; a tiny base/ stays
-                if stale.name != "base":
-                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
-    state.wait_for_everyone()
+        try:
+            lock = claim_output_dir(config)
+        except Exception as err:  # told to the other ranks, which would wait forever otherwise
+            failure = err
+    message = "" if failure is None else str(failure) or type(failure).__name__
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        message = broadcast_object_list([message], from_process=0)[0]
+    if failure is not None:
+        raise failure
+    if message:
+        raise FireactError(message)
+    return lock
+
+
+def claim_output_dir(config: SFTConfig) -> FolderLock:
+    """Lock, check, (on ``overwrite``) empty and mark ``output_dir``; write the exact config.
+
+    Refused in one line: an input (dataset, eval dataset, local model or tokenizer folder) that
+    is ``output_dir``, contains it, or (with ``overwrite``) lies in it; another training
+    writing to it; an earlier run in it without ``resume`` or ``overwrite``; and, to
+    ``overwrite``, a folder holding files that fireact train did not write. ``overwrite``
+    removes the earlier run but keeps a tiny model's ``base/``. Returns the held lock.
+    """
+    out = config.output_dir
+    inputs = training_inputs(config)
+    replacing = bool(config.overwrite and not config.resume)
+    refuse_overlap([out], inputs, what="output_dir", replacing=replacing)
+    lock = FolderLock(out, "training").acquire()
+    try:
+        clean_leftovers(out)
+        earlier = (out / CONFIG_FILE).exists() or any(out.glob("checkpoint-*"))
+        if earlier and not (config.resume or config.overwrite):
+            raise FireactError(
+                f"output_dir {out} holds an earlier run: set resume: true to continue it, "
+                "overwrite: true to replace it, or choose another output_dir"
+            )
+        # a run written before markers existed is recognised by its config file
+        legacy = (out / CONFIG_FILE).exists()
+        if earlier and replacing:
+            clear_owned(
+                out,
+                MARKER_KIND,
+                keep=[out / "base"],
+                inputs=inputs,
+                owns=TRAIN_FILES,
+                legacy_markers=[CONFIG_FILE],
+            )
+        mark_owned(out, MARKER_KIND, adopt=legacy)
+        atomic_write_text(out / CONFIG_FILE, config.to_yaml())
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def training_inputs(config: SFTConfig) -> list[Path]:
+    """The files and local folders a training run reads (never written or removed by it)."""
+    paths = [config.dataset, config.eval_dataset]
+    for source in (config.model, config.tokenizer):
+        if isinstance(source, str) and Path(source).expanduser().exists():
+            paths.append(Path(source).expanduser())
+    return [p for p in paths if p is not None]
 
 
 def last_complete_checkpoint(out: Path) -> str | None:
@@ -388,17 +489,38 @@ def apply_method(model: Any, config: SFTConfig) -> Any:
 def make_trainer(
     args: Any, model: Any, tokenizer: Any, data: TrainData, collate: str, log_path: Path
 ) -> Any:
-    """A transformers Trainer over the packed rows, logging to train_log.jsonl."""
+    """A transformers Trainer over the packed rows, logging to train_log.jsonl, that stops at
+    the first step whose loss or gradients are not finite (`finite_guard`)."""
     from transformers import Trainer
 
-    return Trainer(
+    guard = finite_guard()
+
+    class GuardedTrainer(Trainer):
+        """The Trainer, showing each micro-batch's loss to the guard."""
+
+        def training_step(self, *args: Any, **kwargs: Any) -> Any:
+            loss = super().training_step(*args, **kwargs)
+            guard.see_loss(loss)
+            return loss
+
+        def train(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().train(*args, **kwargs)
+            except FireactError:  # close the progress bar now, not after our error line
+                for callback in self.callback_handler.callbacks:
+                    if getattr(callback, "training_bar", None) is not None:
+                        callback.training_bar.close()
+                        callback.training_bar = None
+                raise
+
+    return GuardedTrainer(
         model=model,
         args=args,
         data_collator=PackedCollator(tokenizer.pad_token_id, collate),
         train_dataset=RowDataset(data.train_rows),
         eval_dataset=RowDataset(data.eval_rows) if data.eval_rows else None,
         processing_class=tokenizer,
-        callbacks=[jsonl_log_callback(log_path)],
+        callbacks=[jsonl_log_callback(log_path), guard],
     )
 
 
@@ -486,6 +608,76 @@ def jsonl_log_callback(path: Path) -> Any:
                     )
 
     return JsonlLog()
+
+
+def finite_guard() -> Any:
+    """A TrainerCallback that stops the run at the first step with a NaN or infinite loss or
+    gradient, raising `FireactError` with the step and the last checkpoint saved before it.
+
+    It acts at the end of that step, before the step's log line and checkpoint, so no checkpoint
+    holds the broken weights, and the final save never happens. Each micro-batch's loss comes
+    through `see_loss` (the trainer calls it); the gradients are looked at just before the
+    optimizer step, after clipping (a non-finite norm leaves NaN in them), except under fp16,
+    whose grad scaler skips overflowing steps on its own. The flags stay on the device until
+    the step ends, where they are read once (reduced over processes, so every rank stops at
+    the same step).
+    """
+    import torch
+    from transformers import TrainerCallback
+
+    class FiniteGuard(TrainerCallback):
+        def __init__(self) -> None:
+            self.loss_bad: Any = None  # bool tensors for the current step
+            self.grads_bad: Any = None
+
+        def see_loss(self, loss: Any) -> None:
+            bad = ~torch.isfinite(loss.detach()).all()
+            self.loss_bad = bad if self.loss_bad is None else self.loss_bad | bad
+
+        def on_pre_optimizer_step(
+            self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+        ) -> None:
+            if args.fp16 or model is None:
+                return
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            grads = [g.to_local() if hasattr(g, "to_local") else g for g in grads]  # sharded
+            if grads:  # one sum per tensor: NaN and inf survive it
+                total = torch.stack([g.sum(dtype=torch.float32).to(grads[0].device) for g in grads])
+                self.grads_bad = ~torch.isfinite(total.sum())
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            flags = [torch.zeros((), dtype=torch.float32, device=args.device)] * 2
+            for i, flag in enumerate((self.loss_bad, self.grads_bad)):
+                if flag is not None:
+                    flags[i] = flag.to(args.device, torch.float32)
+            self.loss_bad = self.grads_bad = None
+            both = torch.stack(flags)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+            loss_bad, grads_bad = (bool(x) for x in both.tolist())
+            if loss_bad or grads_bad:
+                raise FireactError(diverged_message(state.global_step, loss_bad, grads_bad, args))
+
+    return FiniteGuard()
+
+
+def diverged_message(step: int, loss_bad: bool, grads_bad: bool, args: Any) -> str:
+    """The one line for a run stopped on a non-finite loss or gradient at `step`."""
+    what = " and ".join(
+        name for name, bad in (("the loss", loss_bad), ("the gradients", grads_bad)) if bad
+    )
+    verb = "are" if grads_bad else "is"
+    last = last_complete_checkpoint(Path(args.output_dir))
+    where = (
+        f"the last checkpoint before it is {last} (resume from it with --resume {last} and a"
+        " lower --learning_rate)"
+        if last
+        else "no checkpoint was saved before it"
+    )
+    return (
+        f"training stopped at step {step}: {what} {verb} NaN or infinite (the run diverged; try"
+        f" a lower learning_rate); nothing was saved as the final model; {where}"
+    )
 
 
 # -- outputs ---------------------------------------------------------------------------------
