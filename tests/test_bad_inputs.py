@@ -81,6 +81,8 @@ CASES = [
     Case("scripted file that does not exist", lambda t: ["run", "--task", "hotpotqa", "--model", f"scripted:{t / 's.json'}", "--out", str(t / "o")], ("s.json", "does not exist")),
     Case("empty run JSONL", lambda t: ["score", write(t / "r.jsonl", "")], ("r.jsonl: file is empty",)),
     Case("malformed run JSONL", lambda t: ["score", write(t / "r.jsonl", '{"prediction": "a", "gold": "a"}\n{\n')], ("r.jsonl:2: malformed JSON line",)),
+    Case("quickstart with no questions", lambda t: ["quickstart", "--questions", "0", "--out", str(t / "qs")], ("--questions 0: give 1 to 7405",)),
+    Case("quickstart with too many examples", lambda t: ["quickstart", "--train-examples", "900", "--out", str(t / "qs")], ("--train-examples 900: give 1 to 500",)),
     Case("run JSONL torn by a kill", lambda t: ["score", write(t / "r.jsonl", '{"prediction": "a", "gold": "a"}\n{')], ("r.jsonl:2: the last line is cut short", "--resume")),
     Case("run line without prediction", lambda t: ["score", write(t / "r.jsonl", '{"gold": "a"}\n')], ("r.jsonl:1: missing field 'prediction'",)),
     Case("denominator below the file's episodes", lambda t: ["score", "--denominator", "1", write(t / "r.jsonl", '{"prediction": "a", "gold": "a"}\n' * 2)], ("--denominator 1 is smaller",)),

@@ -30,11 +30,27 @@ from fireact.agent.replay import write_replay_inputs
 from fireact.data import convert
 from fireact.errors import FireactError
 from fireact.files import read_json
+from fireact.outputs import atomic_write_text
 from fireact.report.score import score_file
 from fireact.resources import resource
 from fireact.train import load_config, train
 
 TEACHER_SET = ("finetune", "alpaca_format", "hotpotqa.json")
+
+
+DEV_QUESTIONS = 7405  # HotpotQA dev
+TEACHER_EPISODES = 500  # FireAct's HotpotQA trajectories, the replayed teacher
+
+
+def check_sizes(questions: int, train_examples: int) -> None:
+    """Both sizes are checked before anything is written or trained, naming the option."""
+    if not 1 <= questions <= DEV_QUESTIONS:
+        raise FireactError(f"--questions {questions}: give 1 to {DEV_QUESTIONS} dev questions")
+    if not 1 <= train_examples <= TEACHER_EPISODES:
+        raise FireactError(
+            f"--train-examples {train_examples}: give 1 to {TEACHER_EPISODES} (the teacher "
+            "replays FireAct's 500 HotpotQA trajectories)"
+        )
 
 
 def teach(out: Path, train_examples: int) -> dict[str, Any]:
@@ -100,6 +116,7 @@ def quickstart(
 ) -> dict[str, Any]:
     """Run the five stages into `out`; returns (and writes) the summary."""
     console = console or Console(stderr=True)
+    check_sizes(questions, train_examples)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FireactError(f"{out} is not empty: pass --overwrite or pick another --out")
@@ -141,6 +158,6 @@ def quickstart(
         "score": {"em": scored.em, "f1": scored.f1, "finished": scored.finished},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     stage(5, "score", f"EM {100 * scored.em:.1f}, F1 {100 * scored.f1:.1f} -> {out}/summary.json")
     return summary
