@@ -49,9 +49,11 @@ gives the roofline from a device-to-device copy measured in the same run (read +
 Timings use ``torch.cuda.synchronize()`` around every timed region and start after warm-up calls;
 peak GPU memory is ``torch.cuda.max_memory_allocated`` per phase.
 
-Run: ``.venv/bin/python benchmarks/inference_bench.py`` (tiny on CPU, a few minutes on 2 cores) or
-``bash benchmarks/run_gpu.sh`` on a GPU machine (7b); results go to
-``benchmarks/results/inference-<host kind>.json``.
+Run from the repository root: ``.venv/bin/python benchmarks/inference_bench.py`` (or ``python -m
+benchmarks.inference_bench``; tiny on CPU, a few minutes on 2 cores) or ``bash
+benchmarks/run_gpu.sh`` on a GPU machine (7b); results go to
+``benchmarks/results/inference-<host kind>.json``. Nothing it imports needs pydantic, tantivy or
+openai (the GPU image has none of them).
 """
 
 from __future__ import annotations
@@ -71,11 +73,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# `common` and `models` (which appends src/ to sys.path when fireact is not installed)
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_table, latency_stats  # noqa: E402
-from models import SIZES, Device, build_model, run_benchmark, train_tokenizer  # noqa: E402
-
+if not __package__:  # run as `python benchmarks/inference_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, latency_stats  # noqa: E402
+from benchmarks.models import (  # noqa: E402
+    SIZES,
+    Device,
+    ModelSpec,
+    build_model,
+    run_benchmark,
+    train_tokenizer,
+)
 from fireact.llm.base import Completion, cut_at_stop  # noqa: E402
 from fireact.llm.hf import HFLLM  # noqa: E402
 from fireact.resources import resource  # noqa: E402
@@ -102,7 +110,13 @@ HBM_GBS = [
 
 
 class PreloadedHFLLM(HFLLM):
-    """`HFLLM` around a model already in memory: only loading differs from the shipped class."""
+    """`HFLLM` around a model already in memory: only loading differs from the shipped class.
+
+    `_load` adopts the model (in eval mode) and loads the tokenizer through the shipped
+    `_load_tokenizer` (left padding, pad = eos); it skips `check_weights`, the dtype choice, the
+    ``.to(device)`` and the sampling seed, all of which only concern loading (the benchmark is
+    greedy). Everything from `complete` to `generate` is the shipped code.
+    """
 
     def __init__(self, model: Any, tokenizer_dir: Path, **options: Any) -> None:
         self._preloaded = model
@@ -438,8 +452,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Build the tokenizer, model and workload, then run every system."""
+@dataclass
+class Setup:
+    """What the measured runs use: the model behind the shipped `HFLLM`, the workload, the clock."""
+
+    spec: ModelSpec
+    dev: Device
+    dtype: Any
+    tokenizer: Any
+    model: Any
+    llm: PreloadedHFLLM
+    workload: Workload
+    sweep_sizes: list[int]
+    step0_tokens: list[int]
+    tokenizer_s: float
+    build_s: float
+
+
+@dataclass
+class Measured:
+    """Every system's figures, before the ratios and the target check."""
+
+    ours: dict[str, Any]
+    baseline: dict[str, Any]
+    equality: dict[str, Any]
+    sweep: list[dict[str, Any]]
+    roofline: dict[str, Any]
+
+
+def setup(args: argparse.Namespace, workdir: Path) -> Setup:
+    """Train the tokenizer, build the random model and the `HFLLM` around it, and the workload."""
     import torch
 
     spec = SIZES[args.spec_name]
@@ -465,6 +507,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         tokenizer, args.episodes, args.steps, args.prompt_tokens, args.obs_tokens, max(sizes or [0])
     )
     step0 = [len(tokenizer(p).input_ids) for p in wl.prompts]
+    return Setup(spec, dev, dtype, tokenizer, model, llm, wl, sizes, step0, tokenizer_s, build_s)
+
+
+def measure(args: argparse.Namespace, s: Setup) -> Measured:
+    """Warm up, then run ours, the baseline, the decode sweep and the roofline's copy."""
+    model, llm, wl, dev = s.model, s.llm, s.workload, s.dev
 
     # warm-up: one batched call at full width and one single call, untimed
     print("warm-up ...", flush=True)
@@ -516,11 +564,11 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         what="plain loop: tokenizer(prompt) -> model.generate(one prompt) -> append observation",
     )
     pairs = [
-        (episodes[i][s].text, texts[i][s]) for i in range(n) for s in range(args.steps)
+        (episodes[i][k].text, texts[i][k]) for i in range(n) for k in range(args.steps)
     ]  # fmt: skip
     same = sum(a == b for a, b in pairs)
     first_diff = next(
-        ((i, s) for i in range(n) for s in range(args.steps) if episodes[i][s].text != texts[i][s]),
+        ((i, k) for i in range(n) for k in range(args.steps) if episodes[i][k].text != texts[i][k]),
         None,
     )
     equality = {
@@ -530,33 +578,40 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "first_difference": list(first_diff) if first_diff else None,
         "note": "a difference changes every later prompt of that episode",
     }
+
+    ids = [llm.encode(p) for p in wl.sweep_prompts]
+    sweep_rows = (
+        sweep(llm, dev, ids, wl.sweep_prompts, s.sweep_sizes, args) if s.sweep_sizes else []
+    )
+    roof = roofline(model, dev, sweep_rows, args.hbm_gbs)
+    return Measured(ours, baseline, equality, sweep_rows, roof)
+
+
+def report(args: argparse.Namespace, s: Setup, m: Measured) -> dict[str, Any]:
+    """The results document: settings, rows with their ratios, the target check."""
+    ours, baseline = m.ours, m.baseline
     for row in (ours, baseline):
         row["x_vs_baseline_episodes"] = row["episodes_per_s"] / baseline["episodes_per_s"]
         row["x_vs_baseline_tokens"] = (
             row["generated_tokens_per_s"] / baseline["generated_tokens_per_s"]
         )
-
-    ids = [llm.encode(p) for p in wl.sweep_prompts]
-    sweep_rows = sweep(llm, dev, ids, wl.sweep_prompts, sizes, args) if sizes else []
-    roof = roofline(model, dev, sweep_rows, args.hbm_gbs)
-
     x = ours["x_vs_baseline_episodes"]
-    pct = roof.get("pct_of_roofline_hfllm")
-    evaluated = dev.cuda and args.model_size == "7b" and not args.quick
+    pct = m.roofline.get("pct_of_roofline_hfllm")
+    evaluated = s.dev.cuda and args.model_size == "7b" and not args.quick
     return {
         "settings": {
             "model_size": args.model_size if not args.quick else "micro (--quick)",
-            "model": asdict(spec) | {"vocab": model.config.vocab_size},
-            "dtype": str(dtype).removeprefix("torch."),
+            "model": asdict(s.spec) | {"vocab": s.model.config.vocab_size},
+            "dtype": str(s.dtype).removeprefix("torch."),
             "device": args.device,
-            "attn_implementation": model.config._attn_implementation,
+            "attn_implementation": s.model.config._attn_implementation,
             "weights": "random (LlamaConfig, initialised on the device); no checkpoint",
-            "tokenizer": f"byte-level BPE trained here on fireact/resources text, vocab {len(tokenizer)}",
-            "tokenizer_train_s": round(tokenizer_s, 2),
-            "model_build_s": round(build_s, 2),
+            "tokenizer": f"byte-level BPE trained here on fireact/resources text, vocab {len(s.tokenizer)}",
+            "tokenizer_train_s": round(s.tokenizer_s, 2),
+            "model_build_s": round(s.build_s, 2),
             "episodes": args.episodes,
             "steps": args.steps,
-            "prompt_tokens_step0": {"min": min(step0), "max": max(step0)},
+            "prompt_tokens_step0": {"min": min(s.step0_tokens), "max": max(s.step0_tokens)},
             "gen_tokens": args.gen_tokens,
             "obs_tokens": args.obs_tokens,
             "stop": STOP,
@@ -565,15 +620,17 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "greedy": True,
             "max_batch_size": args.max_batch_size,
             "batch_window_s": args.batch_window_s,
-            "baseline_episodes": n,
+            "baseline_episodes": args.baseline_episodes,
             "baseline": "plain model.generate per prompt, one at a time (not HFLLM)",
+            "ours": "fireact.llm.hf.HFLLM as shipped; only loading differs (PreloadedHFLLM"
+            " adopts the in-memory model in _load)",
             "sweep_repeats": args.repeats,
             "seed": args.seed,
         },
         "rows": [ours, baseline],
-        "equality": equality,
-        "sweep": sweep_rows,
-        "roofline": roof,
+        "equality": m.equality,
+        "sweep": m.sweep,
+        "roofline": m.roofline,
         "targets": TARGETS,
         "target_check": {
             "evaluated": evaluated,
@@ -585,6 +642,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         },
         "peak_rss_gib": round(rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Set up, measure, report (what `run_benchmark` calls)."""
+    s = setup(args, workdir)
+    return report(args, s, measure(args, s))
 
 
 def tables(results: dict[str, Any]) -> str:

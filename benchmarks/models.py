@@ -3,27 +3,24 @@
 Owns what both build and measure the same way: the model shapes (`ModelSpec`, `SIZES`: Llama-2-7B,
 tiny, micro), the text shipped in ``fireact/resources`` (`shipped_text`) and the byte-level BPE
 trained on it (`train_tokenizer`), the random `LlamaForCausalLM` initialised directly on the device
-(`build_model`), and `Device`: synchronised timing, CUDA-event markers and peak GPU memory for
-CUDA or the CPU. Each benchmark keeps its own workload, systems and figures.
+(`build_model`), `Device`: synchronised timing, CUDA-event markers and peak GPU memory for CUDA or
+the CPU, and `run_benchmark`, their shared ``main``. Each benchmark keeps its own workload,
+systems and figures.
 
-Import it as the benchmarks import `common` (their folder on ``sys.path``), before ``fireact``:
-in a checkout without ``pip install -e .`` it appends the repository's ``src/`` to ``sys.path``.
+The tokenizer and the model come from `fireact.train.tiny`, the builder of the trainer's tiny
+model and of the tests' models; nothing here imports pydantic (the GPU image has none).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-if str(SRC) not in sys.path:  # a checkout without `pip install -e .`
-    sys.path.append(str(SRC))
-from fireact.resources import resource  # noqa: E402
+from fireact.resources import resource
 
 # Distributions whose versions a model benchmark's results record (`common.run_info`).
 PACKAGES = ["torch", "transformers", "tokenizers", "accelerate", "peft", "fireact"]
@@ -99,7 +96,7 @@ def train_tokenizer(
     `pad_as_eos`: give it ``</s>`` as its pad token, as `sft.load_tokenizer` does for a tokenizer
     without one (otherwise it has none). `save_to`: also save it there (``save_pretrained``).
     """
-    from fireact.train.sft import train_bpe_tokenizer
+    from fireact.train.tiny import train_bpe_tokenizer
 
     fast = train_bpe_tokenizer(shipped_text(max_chars), vocab_size)
     if pad_as_eos:
@@ -126,28 +123,21 @@ def build_model(
     ``attn_implementation``. The model is left in the mode ``from_config`` gives it, with the
     config's ``use_cache``: callers set ``eval()`` or ``use_cache`` as they need.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from fireact.train.tiny import build_llama
 
-    config = LlamaConfig(
-        vocab_size=max(spec.vocab, len(tokenizer)),
+    return build_llama(
+        tokenizer,
         hidden_size=spec.hidden,
         intermediate_size=spec.intermediate,
-        num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads,
-        num_key_value_heads=spec.heads,
-        max_position_embeddings=4096,
-        initializer_range=spec.init_range,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+        layers=spec.layers,
+        heads=spec.heads,
+        min_vocab=spec.vocab,
+        init_range=spec.init_range,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        attention=attention,
     )
-    if seed is not None:
-        torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
-    return model.to(device)
 
 
 # ---------------------------------------------------------------- measuring
@@ -232,7 +222,7 @@ def run_benchmark(
     written, the tables and target check printed; returns the whole document."""
     import tempfile
 
-    from common import run_info, write_results
+    from benchmarks.common import run_info, write_results
 
     info = run_info(PACKAGES)
     with tempfile.TemporaryDirectory(prefix=f"fireact-{name}-") as tmp:

@@ -5,7 +5,7 @@ first two commands of the README's first code block there, one fresh clone each,
 The pip download cache of this machine is not cleared (say so when you compare with a truly new
 machine; PyTorch comes from this disk either way).
 
-    .venv/bin/python benchmarks/readme_bench.py [--only quickstart|tests]
+    .venv/bin/python benchmarks/readme_bench.py [--only quickstart|tests]   # or -m benchmarks.readme_bench
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import REPO, format_table, run_info, write_results  # noqa: E402
+if not __package__:  # run as `python benchmarks/readme_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import REPO, format_table, run_info, write_results  # noqa: E402
 
 TARGETS_S = {"quickstart": 180.0, "tests": 600.0}
 
@@ -61,6 +61,7 @@ def time_in_fresh_clone(command: str) -> dict[str, object]:
 
 
 def main() -> None:
+    """Time the README's commands in fresh clones; write and print the results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(TARGETS_S), help="time one command only")
     parser.add_argument("--out", type=Path, default=None, help="results JSON path")

@@ -38,8 +38,9 @@ run's start to the episode's end in the lockstep baseline (where all episodes st
 ``% sim`` compares the wall time with a zero-overhead simulation of our schedule
 (`simulated_wall_s`), which includes the drain at the end that the bound leaves out.
 
-Run: ``.venv/bin/python benchmarks/rollout_bench.py`` (defaults: 2,000 episodes, scale 0.5,
-concurrency 1,8,64,256); results go to ``benchmarks/results/rollout-<host kind>.json``.
+Run from the repository root: ``.venv/bin/python benchmarks/rollout_bench.py`` (or ``python -m
+benchmarks.rollout_bench``; defaults: 2,000 episodes, scale 0.5, concurrency 1,8,64,256); results
+go to ``benchmarks/results/rollout-<host kind>.json``.
 """
 
 from __future__ import annotations
@@ -65,11 +66,9 @@ from typing import Any
 
 import psutil
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
-from common import format_table, run_info, write_results  # noqa: E402
-
+if not __package__:  # run as `python benchmarks/rollout_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, run_info, write_results  # noqa: E402
 from fireact.agent.parse import parse_action, parse_turn  # noqa: E402
 from fireact.agent.prompts import ALPACA_TEMPLATE  # noqa: E402
 from fireact.agent.runner import RunOptions, arun  # noqa: E402
@@ -174,7 +173,8 @@ def parse_prompt(text: str) -> tuple[str, int]:
 def serve(workload: Workload) -> None:
     """Server process: start the replay server, print its port, serve until stdin closes."""
     from aiohttp import web
-    from openai_server import OpenAIServer, _completion_body, _request_text
+
+    from tests.openai_server import OpenAIServer, _completion_body, _request_text
 
     class ReplayServer(OpenAIServer):
         """`OpenAIServer` answering from `Workload` with per-request deterministic latency."""
@@ -521,49 +521,98 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def bench(args: argparse.Namespace, workload: Workload) -> dict[str, Any]:
-    """Every run of the benchmark, one after the other, against one server process."""
+@dataclass
+class Setup:
+    """What the runs use: the questions, their ideal latencies and the plan of runs."""
+
+    workload: Workload
+    questions: list[str]
+    ideal: list[float]
+    plan: list[tuple[str, int, int, float | None]]  # (system, concurrency, episodes, hedge after)
+    levels: list[int]
+
+
+def setup(args: argparse.Namespace, workload: Workload) -> Setup:
+    """The dev questions, each episode's ideal latency, and which runs to make in what order."""
     levels = [int(c) for c in args.concurrency.split(",") if c]
     small = {
         int(c): int(n) for c, n in (pair.split(":") for pair in args.small_episodes.split(","))
     }
     questions = [ex.question for ex in load_task("hotpotqa", "dev").select(0, None, False)]
     ideal = [workload.ideal_s(q) for q in questions[: max(args.episodes, *small.values())]]
-    server = ServerProcess(workload)
+    plan: list[tuple[str, int, int, float | None]] = []
+    if 1 not in levels:
+        plan.append(("baseline-a", 1, args.baseline_a_episodes, None))
+    for c in levels:
+        n = args.episodes if c >= 64 else min(small.get(c, args.episodes), args.episodes)
+        plan.append(("ours", c, n, None))
+    if args.hedge_quantile > 0:
+        hedge_after = workload.quantile_s(args.hedge_quantile)
+        plan.append(("ours+hedge", args.hedge_concurrency, args.episodes, hedge_after))
+    return Setup(workload, questions, ideal, plan, levels)
+
+
+async def measure(args: argparse.Namespace, s: Setup) -> list[dict[str, Any]]:
+    """Every planned run, one after the other, then the lockstep baseline, on one server."""
+    server = ServerProcess(s.workload)
     rows: list[dict[str, Any]] = []
     try:
         server.reset()
-        plan: list[tuple[str, int, int, float | None]] = []
-        if 1 not in levels:
-            plan.append(("baseline-a", 1, args.baseline_a_episodes, None))
-        for c in levels:
-            n = args.episodes if c >= 64 else min(small.get(c, args.episodes), args.episodes)
-            plan.append(("ours", c, n, None))
-        if args.hedge_quantile > 0:
-            hedge_after = workload.quantile_s(args.hedge_quantile)
-            plan.append(("ours+hedge", args.hedge_concurrency, args.episodes, hedge_after))
-        for system, c, n, hedge_after in plan:
+        for system, c, n, hedge_after in s.plan:
             print(f"running {system} at concurrency {c} on {n} episodes ...", flush=True)
-            raw = await run_ours(n, c, server, workload, hedge_after)
-            rows.append(figures(system, c, raw, server.reset(), ideal))
+            raw = await run_ours(n, c, server, s.workload, hedge_after)
+            rows.append(figures(system, c, raw, server.reset(), s.ideal))
             if hedge_after is not None:
                 rows[-1]["hedge_after_s"] = hedge_after
         if not args.no_lockstep:
             n = args.episodes
             print(f"running baseline-b (lockstep) on {n} episodes ...", flush=True)
-            raw = await run_lockstep(n, server, workload, questions)
-            rows.append(figures("baseline-b", LOCKSTEP_IN_FLIGHT, raw, server.reset(), ideal))
+            raw = await run_lockstep(n, server, s.workload, s.questions)
+            rows.append(figures("baseline-b", LOCKSTEP_IN_FLIGHT, raw, server.reset(), s.ideal))
     finally:
         server.close()
+    return rows
+
+
+def report(
+    args: argparse.Namespace, s: Setup, rows: list[dict[str, Any]], counts: list[int]
+) -> dict[str, Any]:
+    """The results document: rows with their ratios, the workload, the target check."""
     a = next((r for r in rows if r["concurrency"] == 1 and r["system"] != "ours+hedge"), None)
     b = next((r for r in rows if r["system"] == "baseline-b"), None)
     for r in rows:
         r["x_vs_a"] = r["episodes_per_s"] / a["episodes_per_s"] if a else None
         r["x_vs_b"] = r["episodes_per_s"] / b["episodes_per_s"] if b else None
         r["extrapolated_wall_s_for_2000"] = 2000 / r["episodes_per_s"]
+    dist = Counter(counts)
     return {
         "rows": rows,
-        "baseline_a_row": "ours at concurrency 1" if 1 in levels else "baseline-a",
+        "baseline_a_row": "ours at concurrency 1" if 1 in s.levels else "baseline-a",
+        "workload": {
+            "scale": args.scale,
+            "llm_latency": {
+                "median_s": LLM_MEDIAN_S,
+                "sigma": LLM_SIGMA,
+                "scaled_median_s": LLM_MEDIAN_S * args.scale,
+            },
+            "tool_latency_s": TOOL_S,
+            "tool_latency_scaled_s": s.workload.tool_s,
+            "bad_rate": args.bad_rate,
+            "seed": args.seed,
+            "format": "alpaca",
+            "step_distribution": {str(k): dist[k] for k in sorted(dist)},
+            "mean_steps_source": sum(counts) / len(counts),
+            "server": "tests/openai_server.py OpenAIServer subclass in a separate process",
+            "lockstep": {
+                "chunk": LOCKSTEP_CHUNK,
+                "in_flight": LOCKSTEP_IN_FLIGHT,
+                "tool_workers": LOCKSTEP_TOOL_WORKERS,
+                "rate_limiter": "disabled",
+            },
+            "baseline_a": "our runner at concurrency 1 (one episode at a time)",
+        },
+        "targets": TARGETS,
+        "target_check": check_targets(rows),
     }
 
 
@@ -595,35 +644,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         serve(workload)
         return {}
     info = run_info(PACKAGES)
-    results = asyncio.run(bench(args, workload))
-    dist = Counter(counts)
-    results |= {
-        "workload": {
-            "scale": args.scale,
-            "llm_latency": {
-                "median_s": LLM_MEDIAN_S,
-                "sigma": LLM_SIGMA,
-                "scaled_median_s": LLM_MEDIAN_S * args.scale,
-            },
-            "tool_latency_s": TOOL_S,
-            "tool_latency_scaled_s": workload.tool_s,
-            "bad_rate": args.bad_rate,
-            "seed": args.seed,
-            "format": "alpaca",
-            "step_distribution": {str(k): dist[k] for k in sorted(dist)},
-            "mean_steps_source": sum(counts) / len(counts),
-            "server": "tests/openai_server.py OpenAIServer subclass in a separate process",
-            "lockstep": {
-                "chunk": LOCKSTEP_CHUNK,
-                "in_flight": LOCKSTEP_IN_FLIGHT,
-                "tool_workers": LOCKSTEP_TOOL_WORKERS,
-                "rate_limiter": "disabled",
-            },
-            "baseline_a": "our runner at concurrency 1 (one episode at a time)",
-        },
-        "targets": TARGETS,
-        "target_check": check_targets(results["rows"]),
-    }
+    s = setup(args, workload)
+    results = report(args, s, asyncio.run(measure(args, s)), counts)
     path = write_results(NAME, info, results, args.out)
     print(table(results["rows"]))
     print(json.dumps(results["target_check"]))

@@ -14,6 +14,7 @@ HotpotQA paragraphs plus synthetic ones, then measures, one query at a time on o
   - ``tantivy-raw-nocount``: the same without counting (block-max WAND top-k);
   - ``tantivy-pruned``: our query terms (stop words dropped, rarest 16), top-10, no counting,
     no stored-document loading: `LocalIndex.ranked` minus its hit loading;
+  (every raw variant runs the query `LocalIndex.ranked` itself builds: `shipped_query`)
   - ``fireact-tool``: the whole tool call (terms, ranking, stored pages, snippet selection);
   - ``fireact-tool-lru-hit``: the tool's LRU cache answering a repeated query (reported apart);
   - ``bm25s`` and ``rank_bm25`` (BM25Okapi): one top-10 call per query on the same analysed
@@ -25,12 +26,14 @@ records why it was skipped. Synthetic paragraphs are generated deterministically
 (words drawn from the shipped corpus's unigram distribution, titles from its title words) and
 cached under ``--cache-dir``. Results go to ``benchmarks/results/search-<host kind>.json``.
 
-Run: ``.venv/bin/python benchmarks/search_bench.py --sizes 10000,100000,1000000``.
+Run from the repository root: ``.venv/bin/python benchmarks/search_bench.py --sizes
+10000,100000,1000000`` (or ``python -m benchmarks.search_bench ...``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -41,20 +44,23 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import tantivy
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_table, run_info, time_calls, write_results  # noqa: E402
-
+if not __package__:  # run as `python benchmarks/search_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, run_info, time_calls, write_results  # noqa: E402
 from fireact.resources import resource  # noqa: E402
 from fireact.tools.base import ToolState  # noqa: E402
-from fireact.tools.local import LocalSearch  # noqa: E402
+from fireact.tools.local import GOOGLE_TITLE_BOOST, WIKI_TITLE_BOOST, LocalSearch  # noqa: E402
 from fireact.tools.local_index import (  # noqa: E402
     INDEX_ANALYZER,
+    LocalIndex,
     build_index,
     fireact_home,
     read_paragraphs,
@@ -224,32 +230,57 @@ def entity_queries(
 # ---------------------------------------------------------------- systems under test
 
 
-def tantivy_query(index: Any, terms: list[str], title_boost: float) -> tantivy.Query:
-    """The boolean query `LocalIndex.ranked` runs: each term in title (boosted) or body."""
-    clauses = []
-    for term in terms:
-        title = tantivy.Query.term_query(index.schema, "title", term, "freq")
-        body = tantivy.Query.term_query(index.schema, "body", term, "freq")
-        clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, title_boost)))
-        clauses.append((tantivy.Occur.Should, body))
-    return tantivy.Query.boolean_query(clauses)
+class _QueryCapture:
+    """A stand-in searcher: keeps the query it is given and finds nothing."""
+
+    NO_HITS = SimpleNamespace(hits=[])
+
+    def __init__(self) -> None:
+        self.query: tantivy.Query | None = None
+
+    def search(self, query: tantivy.Query, *args: Any, **kwargs: Any) -> Any:
+        self.query = query
+        return self.NO_HITS
+
+
+def shipped_query(index: LocalIndex) -> Callable[[list[str], float], tantivy.Query | None]:
+    """The query `index.ranked(terms, k, title_boost)` runs, built by `ranked` itself.
+
+    `LocalIndex` builds its BM25 query inside `ranked` (each term in the title, boosted, or the
+    body); a shallow copy of the index whose searcher only records the query runs that very
+    code, so the raw tantivy variants time the shipped query, not a copy of its builder.
+    None when there are no terms (`ranked` then searches nothing).
+    """
+    capture = _QueryCapture()
+    recorder = copy.copy(index)
+    recorder.searcher = capture
+
+    def build(terms: list[str], title_boost: float) -> tantivy.Query | None:
+        capture.query = None
+        recorder.ranked(terms, K, title_boost)
+        return capture.query
+
+    return build
 
 
 def tantivy_calls(tool: LocalSearch, title_boost: float) -> dict[str, Callable[[str], Any]]:
     """Raw tantivy calls on a query string: all terms (counting or not) and our pruned terms."""
     index = tool.index
     searcher = index.searcher
+    query = shipped_query(index)
+
+    def search(terms: list[str], **options: Any) -> Any:
+        q = query(terms, title_boost)
+        return [] if q is None else searcher.search(q, K, **options).hits
 
     def raw(q: str) -> Any:
-        return searcher.search(tantivy_query(index, INDEX_ANALYZER.analyze(q), title_boost), K).hits
+        return search(INDEX_ANALYZER.analyze(q))
 
     def raw_nocount(q: str) -> Any:
-        terms = INDEX_ANALYZER.analyze(q)
-        return searcher.search(tantivy_query(index, terms, title_boost), K, count=False).hits
+        return search(INDEX_ANALYZER.analyze(q), count=False)
 
     def pruned(q: str) -> Any:
-        terms = index.query_terms(q)
-        return searcher.search(tantivy_query(index, terms, title_boost), K, count=False).hits
+        return search(index.query_terms(q), count=False)
 
     return {"tantivy-raw": raw, "tantivy-raw-nocount": raw_nocount, "tantivy-pruned": pruned}
 
@@ -320,18 +351,41 @@ def bench_rank_bm25(
     return out
 
 
-# ---------------------------------------------------------------- one size
+# ---------------------------------------------------------------- one size: setup, measure
 
 
-def bench_size(size: int, args: argparse.Namespace, rank_state: dict) -> dict:
-    """Build, query and (unless skipped) compare with the baselines at one index size."""
+@dataclass
+class SizeSetup:
+    """One index size before anything is timed: its corpus files, index folder and queries."""
+
+    size: int
+    sources: list[Path]
+    index_dir: Path
+    query_sets: dict[str, tuple[list[str], list[str]]]  # question / entity: (timed, warm-up)
+
+
+def setup_size(size: int, args: argparse.Namespace) -> SizeSetup:
+    """The corpus of `size` paragraphs (shipped + cached synthetic ones) and both query sets."""
     cache = Path(args.cache_dir)
     shipped_src = resource("hotpotqa", "dev_distractor_first100.json")
     shipped = shipped_paragraphs()
     sources = [shipped_src]
     if size > len(shipped):
         sources.append(synthetic_file(cache, size - len(shipped), args.seed))
-    index_dir = cache / "indexes" / f"bench-{size}"
+    titles = [t for t, _ in indexed_paragraphs(sources)]
+    questions, q_warm = question_queries(args.queries, args.seed)
+    entities, e_warm = entity_queries(titles, [t for t, _ in shipped], args.queries, args.seed)
+    return SizeSetup(
+        size=size,
+        sources=sources,
+        index_dir=cache / "indexes" / f"bench-{size}",
+        query_sets={"question": (questions, q_warm), "entity": (entities, e_warm)},
+    )
+
+
+def measure_size(s: SizeSetup, args: argparse.Namespace, rank_state: dict) -> dict:
+    """Build our index (timed), time every system on both query sets, then the baselines."""
+    size, sources, index_dir = s.size, s.sources, s.index_dir
     log(f"[{size:,}] building our index ...")
     started = time.perf_counter()
     build_index(sources, index_dir, overwrite=True)
@@ -342,7 +396,7 @@ def bench_size(size: int, args: argparse.Namespace, rank_state: dict) -> dict:
     result: dict[str, Any] = {
         "size": size,
         "documents": wiki.index.num_docs,
-        "sources": [str(s) for s in sources],
+        "sources": [str(src) for src in sources],
         "build": {
             "fireact": {
                 "seconds": build_wall,
@@ -351,10 +405,8 @@ def bench_size(size: int, args: argparse.Namespace, rank_state: dict) -> dict:
             }
         },
     }
-    titles = [t for t, _ in indexed_paragraphs(sources)]
-    questions, q_warm = question_queries(args.queries, args.seed)
-    entities, e_warm = entity_queries(titles, [t for t, _ in shipped], args.queries, args.seed)
-    del titles
+    questions, q_warm = s.query_sets["question"]
+    entities, e_warm = s.query_sets["entity"]
     exact = sum(wiki.index.exact_title(e) is not None for e in entities)
     result["query_sets"] = {
         "question": {"n": len(questions), "source": "hotpotqa dev.json questions (seeded sample)"},
@@ -365,15 +417,15 @@ def bench_size(size: int, args: argparse.Namespace, rank_state: dict) -> dict:
         },
     }
     tools = {
-        "question": (google, GOOGLE_BOOST, questions, q_warm),
-        "entity": (wiki, WIKI_BOOST, entities, e_warm),
+        "question": (google, GOOGLE_TITLE_BOOST, questions, q_warm),
+        "entity": (wiki, WIKI_TITLE_BOOST, entities, e_warm),
     }
     timings: dict[str, dict[str, Any]] = {"question": {}, "entity": {}}
     for kind, (tool, boost, qs, warm) in tools.items():
         log(f"[{size:,}] {kind} queries ...")
         state = ToolState()
         timings[kind]["fireact-tool"] = time_calls(
-            lambda q, t=tool, s=state: t.call("search", q, s), qs, warm
+            lambda q, t=tool, st=state: t.call("search", q, st), qs, warm
         )
         for name, fn in tantivy_calls(tool, boost).items():
             timings[kind][name] = time_calls(fn, qs, warm)
@@ -381,17 +433,12 @@ def bench_size(size: int, args: argparse.Namespace, rank_state: dict) -> dict:
         for q in qs:  # fill the cache, then time the hits
             cached.call("search", q, state)
         timings[kind]["fireact-tool-lru-hit"] = time_calls(
-            lambda q, t=cached, s=state: t.call("search", q, s), qs
+            lambda q, t=cached, st=state: t.call("search", q, st), qs
         )
     result["queries"] = timings
     if not args.skip_baselines:
         result["baselines"] = bench_baselines(
-            size,
-            sources,
-            {"question": (questions, q_warm), "entity": (entities, e_warm)},
-            args,
-            rank_state,
-            timings,
+            size, sources, s.query_sets, args, rank_state, timings
         )
     if not args.keep_indexes:
         shutil.rmtree(index_dir, ignore_errors=True)
@@ -444,10 +491,6 @@ def bench_baselines(
     del tokens
     gc.collect()
     return out
-
-
-GOOGLE_BOOST = 2.0  # fireact.tools.local.GOOGLE_TITLE_BOOST, WIKI_TITLE_BOOST (checked in main)
-WIKI_BOOST = 3.0
 
 
 # ---------------------------------------------------------------- ratios, targets, table
@@ -566,11 +609,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def report(settings: dict[str, Any], sizes: list[dict], planned: int) -> dict[str, Any]:
+    """The results document of the sizes measured so far (each with its ratios)."""
+    for result in sizes:
+        result["ratios"] = ratios(result["queries"])
+    return {
+        "settings": settings,
+        "complete": len(sizes) == planned,
+        "targets": targets(sizes),
+        "sizes": sizes,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; write and return the results document."""
-    from fireact.tools import local
-
-    assert (local.GOOGLE_TITLE_BOOST, local.WIKI_TITLE_BOOST) == (GOOGLE_BOOST, WIKI_BOOST)
     args = parse_args(argv)
     info = run_info(PACKAGES)
     rank_state: dict = {}
@@ -587,17 +639,9 @@ def main(argv: list[str] | None = None) -> dict:
         "generator_version": GENERATOR_VERSION,
     }
     for size in args.sizes:
-        result = bench_size(size, args, rank_state)
-        result["ratios"] = ratios(result["queries"])
-        sizes.append(result)
+        sizes.append(measure_size(setup_size(size, args), args, rank_state))
         # written after every size, so an interrupted run keeps what it measured
-        complete = len(sizes) == len(args.sizes)
-        results = {
-            "settings": settings,
-            "complete": complete,
-            "targets": targets(sizes),
-            "sizes": sizes,
-        }
+        results = report(settings, sizes, len(args.sizes))
         path = write_results(NAME, info, results, args.out)
     print(table(sizes))
     print(f"targets at 1M: {json.dumps(results['targets'])}")

@@ -1,44 +1,55 @@
-"""Training benchmark (P3): LoRA SFT on FireAct trajectories, fireact's trainer path vs alpaca-lora.
+"""Training benchmark (P3): LoRA SFT on FireAct trajectories, ``fireact train`` vs alpaca-lora.
 
-Model: a Llama with RANDOM weights built from a `LlamaConfig` in this process (no hub, no
-checkpoint). ``--model-size 7b`` is Llama-2-7B's shape (hidden 4096, intermediate 11008, 32 layers,
-32 heads, vocab 32,000, untied head) in bf16, initialised directly on the GPU; ``--model-size tiny``
-(the default without CUDA) is hidden 256, intermediate 688, 4 layers, 4 heads, vocab 32,000, on the
-CPU in fp32 (what `resolve_precision` picks there). Attention is PyTorch SDPA: the device has no
-flash-attn, so fireact's packing isolates examples with its explicit block-diagonal 4D mask.
+Model: a Llama with RANDOM weights built from a `LlamaConfig` in this process (no hub):
+``--model-size 7b`` is Llama-2-7B's shape (hidden 4096, intermediate 11008, 32 layers, 32 heads,
+vocab 32,000, untied head) in bf16, initialised directly on the GPU; ``--model-size tiny`` (the
+default without CUDA) is hidden 256, intermediate 688, 4 layers, 4 heads, vocab 32,000, on the CPU
+in fp32 (the precision `resolve_precision` picks there). It is saved with its tokenizer into the
+scratch folder (13.5 GB for 7b) and read back by the trainer, as ``fireact train --model DIR``
+reads any model. Attention is PyTorch SDPA: the device has no flash-attn, so fireact's packing
+isolates examples with its explicit block-diagonal 4D mask.
 
 Data: FireAct's ``multitask_multimethod`` alpaca set (2,063 ReAct / CoT / Reflexion records),
 tokenised by a byte-level BPE with Llama-2's vocabulary size (32,000) trained here, in seconds, on
 the text shipped in ``fireact/resources``; its lengths are recorded (chars per token, mean, median,
 how many exceed the cutoff).
 
-Both systems run in one process on the same model, the same LoRA (the recipe's r 8, alpha 16,
-dropout 0.05 on q_proj/v_proj, re-initialised to the same weights before each system), micro-batch
-4, cutoff 512, the same optimiser (fused AdamW, lr 3e-4, gradient clipping 1.0, as `Trainer`'s
-defaults), the same gradient checkpointing setting and the same number of steps (``--warmup-steps``
-untimed, then ``--steps`` timed; one optimiser step per micro-batch of 4 rows):
+Both systems train the same model with the same LoRA (the recipe's r 8, alpha 16, dropout 0.05 on
+q_proj/v_proj; the baseline starts from the trainer's initial LoRA weights), micro-batch 4, cutoff
+512, one optimiser step per micro-batch, the same gradient checkpointing setting and the same number
+of steps (``--warmup-steps`` untimed, then ``--steps`` timed):
 
-* ``ours``: fireact's trainer path. The config is ``configs/llama2-7b-lora.yaml`` read by
-  `load_config` with ``--dataset fireact:finetune/alpaca_format/multitask_multimethod.json
-  --packing true --batch_size 4`` (+ ``--gradient_checkpointing`` on 7b); the rows come from
-  `sft.load_data` (mask ``model_turns`` + ``learn_stop``, truncation at 512, first-fit-decreasing
-  packing), batches from `PackedCollator` in the mode `sft.attention_mode` picks, the LoRA model
-  from `sft.apply_method`; rows are drawn in a seeded random order as `Trainer`'s sampler does.
+* ``ours``: ``fireact train`` itself. `fireact.train.train` (the function the ``fireact train``
+  command calls) runs ``configs/llama2-7b-lora.yaml`` read by `load_config` with ``--model <the
+  saved random model> --dataset fireact:finetune/alpaca_format/multitask_multimethod.json
+  --packing true --batch_size 4 --max_steps <warm-up + timed> --save_steps null`` (+
+  ``--gradient_checkpointing true`` on 7b; no checkpoint is saved inside the timed steps). All of
+  it is the trainer's: rows from `sft.load_data` (mask ``model_turns`` + ``learn_stop``,
+  truncation at 512, first-fit-decreasing packing), `PackedCollator` in the mode
+  `sft.attention_mode` picks, the PEFT model of `sft.apply_method`, transformers' `Trainer` loop
+  with fireact's callbacks (the JSONL log, every step as the recipe says, and the NaN guard), its
+  optimiser (fused AdamW, lr 3e-4, clip 1.0) and its sampler's random order. The benchmark adds
+  one `TrainerCallback` through `train`'s ``callbacks`` seam (`StepProbe`): it times the optimiser
+  steps (CUDA events between ``on_step_begin`` and ``on_step_end``, a sync only at the start of
+  the first timed step and the end of the last), resets the peak-memory counter at
+  ``on_train_begin``, keeps the initial LoRA weights, and keeps (forward pre-hook) the labels and
+  position ids of each batch the trainer fed the model, counted after the run.
 * ``baseline``: alpaca-lora's recipe on the same examples (same token ids): every token supervised
   (labels = input ids, ``train_on_inputs``), one example per row, ``group_by_length``
   (`LengthGroupedSampler` over alpaca-lora's batch of 128 = micro-batch 4 x accumulation 32, whose
   wider mega-batches mean less padding than grouping by 4), padded to the longest in each
-  micro-batch by `DataCollatorForSeq2Seq(pad_to_multiple_of=8)` with a 2D attention mask.
+  micro-batch by `DataCollatorForSeq2Seq(pad_to_multiple_of=8)` with a 2D attention mask. Its loop
+  is this file's own lean copy of what `Trainer.train` does per step: collate on the host, move,
+  forward under bf16 autocast (``bf16=True``), backward, clip 1.0, fused AdamW step (lr 3e-4),
+  zero; step times from CUDA events (no host sync inside the timed steps). It runs after ``ours``
+  on the model the trainer trained, its LoRA weights reset to their initial values and
+  accelerate's autocast wrapper removed; gradient checkpointing stays as `Trainer` turned it on
+  (``activation_checkpointing_enable`` with ``use_reentrant=False``).
 
-Each system's warm-up + timed micro-batches are spread evenly over one epoch in its own order
+The baseline's warm-up + timed micro-batches are spread evenly over one epoch in its own order
 (group_by_length sorts each mega-batch longest first, so an epoch's first steps alone would be its
-longest batches); the epoch's own token and padding totals are also reported.
-
-The loop is a lean copy of what `Trainer.train` does per step (no `Trainer`: it would need the 13 GB
-random model written to disk and read back): collate on the host (``dataloader_num_workers=0``),
-move, forward under bf16 autocast (``bf16=True``), backward, clip, step, zero. Gradient
-checkpointing is turned on as `Trainer` does (``activation_checkpointing_enable`` with
-``use_reentrant=False``). Step times come from CUDA events (no host sync inside the timed steps).
+longest batches); ours takes the trainer's first micro-batches, a uniform random sample of its
+rows. Each epoch's own token and padding totals are also reported.
 
 Reported per system: supervised tokens/s (labels != -100 that the loss uses), non-pad tokens/s,
 model-turn tokens/s (Thought/Action tokens in the batch: what fireact supervises, counted for both),
@@ -54,19 +65,22 @@ per token and ``4 h P`` per layer). Padding and the masked-out parts of a packed
 are not counted. Peak: H100 SXM dense bf16 989 TFLOP/s (looked up from the GPU's name;
 ``--peak-tflops`` overrides); none on the CPU.
 
-Also checked once on the real model: a packed row of two examples gives the second the same logits
-as running it alone (max abs difference reported, next to the difference when the row runs as one
-causal sequence: no mask, positions running on).
+Also checked once on the trained model: a packed row of two examples gives the second the same
+logits as running it alone (max abs difference reported, next to the difference when the row runs
+as one causal sequence: no mask, positions running on).
 
-Run: ``.venv/bin/python benchmarks/train_bench.py`` (tiny on CPU, ~6 min on 2 cores) or ``bash
-benchmarks/run_gpu.sh p3`` on a GPU machine (7b); results go to
-``benchmarks/results/train-<host kind>.json``.
+Run from the repository root: ``.venv/bin/python benchmarks/train_bench.py`` (or ``python -m
+benchmarks.train_bench``; tiny on CPU, ~8 min on 2 cores) or ``bash benchmarks/run_gpu.sh p3`` on
+a GPU machine (7b); results go to ``benchmarks/results/train-<host kind>.json``. It needs
+pydantic (fireact's config): the GPU image has none, see ``run_gpu.sh``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import gc
 import json
 import math
 import os
@@ -75,14 +89,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# `common` and `models` (which appends src/ to sys.path when fireact is not installed)
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, format_table, latency_stats  # noqa: E402
-from models import (  # noqa: E402
+if not __package__:  # run as `python benchmarks/train_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import REPO, format_table, latency_stats  # noqa: E402
+from benchmarks.models import (  # noqa: E402
     SIZES,
     Device,
     ModelSpec,
@@ -90,11 +104,12 @@ from models import (  # noqa: E402
     run_benchmark,
     train_tokenizer,
 )
-
-from fireact.train import sft  # noqa: E402
-from fireact.train.config import SFTConfig, load_config  # noqa: E402
+from fireact import train as fireact_train  # noqa: E402
 from fireact.train.dataset import IGNORE, Example, record_text  # noqa: E402
 from fireact.train.packing import PackedCollator  # noqa: E402
+
+if TYPE_CHECKING:
+    from fireact.train.config import SFTConfig
 
 NAME = "train"
 RECIPE = REPO / "configs" / "llama2-7b-lora.yaml"
@@ -104,6 +119,11 @@ MICRO_BATCH = 4
 CUTOFF = 512
 BASELINE_GROUP_BATCH = 128  # alpaca-lora: batch 128 = micro-batch 4 x gradient accumulation 32
 PAD_MULTIPLE = 8  # alpaca-lora's DataCollatorForSeq2Seq(pad_to_multiple_of=8)
+# What the trainer's config needs and the GPU image lacks (run_gpu.sh installs carried wheels)
+TRAINER_WHEELS = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection"]
+# the trainer's summary keys the results keep (its output paths lie in the scratch folder)
+SUMMARY_KEYS = ["steps", "final_loss", "examples", "rows", "tokens_per_epoch",
+                "supervised_tokens_per_epoch", "truncated", "dropped", "runtime_s"]  # fmt: skip
 
 # Dense bf16 tensor-core peak (TFLOP/s) by a substring of the GPU's name; first match wins.
 PEAK_TFLOPS = [
@@ -116,7 +136,7 @@ PEAK_TFLOPS = [
 ]
 
 
-# ---------------------------------------------------------------- tokenizer and model
+# ---------------------------------------------------------------- gradient checkpointing
 
 
 def enable_checkpointing(model: Any) -> str:
@@ -129,7 +149,138 @@ def enable_checkpointing(model: Any) -> str:
     return "gradient_checkpointing_enable(use_reentrant=False)"
 
 
-# ---------------------------------------------------------------- the two systems' batches
+# ---------------------------------------------------------------- the trainer's seam
+
+
+def require_trainer() -> None:
+    """Exit in one line when fireact's trainer cannot be imported for want of pydantic (the GPU
+    image has none; ``run_gpu.sh`` installs it from carried wheels)."""
+    try:
+        from fireact.train import sft  # noqa: F401
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] not in {"pydantic", "pydantic_core"}:
+            raise
+        raise SystemExit(
+            f"train_bench: fireact's trainer needs {err.name} (its config is pydantic), not "
+            f"installed here; install {', '.join(TRAINER_WHEELS)} or, on the lent GPU machine, "
+            "carry their wheels (bash benchmarks/gpu_wheels.sh, then run(..., carry=['.whl']); "
+            "run_gpu.sh installs them)"
+        ) from None
+
+
+def step_probe(warmup: int, dev: Device) -> Any:
+    """The `TrainerCallback` the benchmark gives `fireact.train.train` (see `StepProbe`)."""
+    from transformers import TrainerCallback
+
+    class StepProbe(TrainerCallback):
+        """Times the trainer's optimiser steps and keeps what it fed the model.
+
+        ``on_train_begin``: keeps the model and its initial trainable (LoRA) weights, hooks the
+        model's forward, resets the peak-memory counter. Each step: a device marker at
+        ``on_step_begin`` and ``on_step_end`` (CUDA events, no sync); a sync and the wall clock
+        at the end of the last warm-up step and of the last step. The forward pre-hook keeps
+        references to each training batch's ``labels`` and ``position_ids`` (read after the
+        run). Removes its hook at ``on_train_end``.
+        """
+
+        def __init__(self) -> None:
+            self.model: Any = None
+            self.lora_init: dict[str, Any] = {}
+            self.batches: list[dict[str, Any]] = []
+            self.marks: list[tuple[Any, Any]] = []
+            self.wall_start = self.wall = self.cpu_s = 0.0
+            self.peak_gib: float | None = None
+            self._cpu_start = 0.0
+            self._begin: Any = None
+            self._hook: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            model = kw["model"]
+            self.model = model
+            self.lora_init = {
+                n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+            }
+            self._hook = model.register_forward_pre_hook(self._see_batch, with_kwargs=True)
+            dev.sync()
+            dev.reset_peak(empty_cache=True)
+            self._cpu_start = time.process_time()
+            self.wall_start = time.perf_counter()
+
+        def _see_batch(self, module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+            if module.training:
+                self.batches.append({k: kwargs.get(k) for k in ("labels", "position_ids")})
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._begin = dev.marker()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.marks.append((self._begin, dev.marker()))
+            if state.global_step == warmup:
+                dev.sync()
+                self.wall_start = time.perf_counter()
+            if state.global_step == state.max_steps:
+                dev.sync()
+                self.wall = time.perf_counter() - self.wall_start
+                self.cpu_s = time.process_time() - self._cpu_start
+                self.peak_gib = dev.peak_gib()
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self._hook is not None:
+                self._hook.remove()
+                self._hook = None
+
+    return StepProbe()
+
+
+def run_ours(config: SFTConfig, dev: Device, warmup: int) -> tuple[Any, dict[str, Any]]:
+    """``fireact train``: `fireact.train.train` with the probe; (probe, the trainer's summary)."""
+    probe = step_probe(warmup, dev)
+    summary = fireact_train.train(config, callbacks=[probe])
+    if not probe.wall:
+        raise RuntimeError(f"the trainer ran {summary['steps']} steps, not {config.max_steps}")
+    return probe, summary
+
+
+def packed_row(labels: list[int], positions: list[int]) -> list[int]:
+    """Example lengths of one row as `PackedCollator` made it: every example (and the padding
+    after them) restarts its positions at 0; the padding is the final segment with no label."""
+    starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+    lengths = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    last = starts[-2] if len(starts) > 1 else 0
+    if lengths and all(label == IGNORE for label in labels[last:]):
+        lengths.pop()  # padding (an example always has a supervised label)
+    return lengths
+
+
+def ours_counts(batch: dict[str, Any]) -> tuple[dict[str, int], list[int]]:
+    """Token counts (as `batch_counts`) and example lengths of one batch the trainer fed."""
+    labels = batch["labels"].cpu()
+    lengths_by_row = [
+        packed_row(row, pos)
+        for row, pos in zip(labels.tolist(), batch["position_ids"].cpu().tolist(), strict=True)
+    ]
+    lengths = [n for row in lengths_by_row for n in row]
+    supervised = int((labels[:, 1:] != IGNORE).sum())
+    counts = {
+        "rows": int(labels.shape[0]),
+        "examples": len(lengths),
+        "tokens": int(labels.numel()),
+        "nonpad": sum(lengths),
+        "supervised": supervised,
+        "model_turn": supervised,  # ours supervises exactly the Thought/Action tokens
+    }
+    return counts, lengths
+
+
+def train_log(output_dir: Path) -> list[dict[str, Any]]:
+    """The trainer's own ``train_log.jsonl`` (one line per logging step)."""
+    from fireact.train.sft import LOG_FILE
+
+    path = output_dir / LOG_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- the baseline's batches
 
 
 @dataclass
@@ -160,16 +311,6 @@ class BaselineCollator:
             ids = list(example.input_ids)
             features.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids})
         return dict(self.inner(features))
-
-
-class OursCollator:
-    """fireact's `PackedCollator` on packed rows (the collator `sft.make_trainer` gives Trainer)."""
-
-    def __init__(self, pad_id: int, mode: str) -> None:
-        self.inner = PackedCollator(pad_id, mode)
-
-    def __call__(self, items: list[Item]) -> dict[str, Any]:
-        return self.inner([{"row": item.examples} for item in items])
 
 
 def ours_items(rows: list[list[Example]]) -> list[Item]:
@@ -293,8 +434,79 @@ def epoch_summary(items: list[Item], order: list[int], multiple: int) -> dict[st
 # ---------------------------------------------------------------- measuring
 
 
-def run_system(
+def system_row(
     name: str,
+    *,
+    warmup: int,
+    wall: float,
+    cpu_s: float,
+    step_s: list[float],
+    counts: list[dict[str, int]],
+    lengths: list[int],
+    flops: FlopModel,
+    checkpointing: bool,
+    peak_gib: float | None,
+    losses: list[float],
+    collate_ms_mean: float | None,
+    host_ms_per_step_mean: float | None,
+) -> dict[str, Any]:
+    """One system's figures from its timed steps (`counts` and `lengths`: those steps' batches)."""
+    total = {key: sum(c[key] for c in counts) for key in counts[0]}
+    model_flops, recompute_flops = flops.step(lengths)
+    if not checkpointing:
+        recompute_flops = 0.0
+    return {
+        "system": name,
+        "steps": len(step_s),
+        "warmup_steps": warmup,
+        "wall_s": round(wall, 3),
+        "step_ms": latency_stats(step_s),
+        "mean_step_ms": round(1000 * wall / len(step_s), 2),
+        "collate_ms_mean": collate_ms_mean,
+        "host_ms_per_step_mean": host_ms_per_step_mean,
+        "process_cpu_s": round(cpu_s, 2),
+        **{f"{key}_total": value for key, value in total.items()},
+        "padding_pct": round(100 * (1 - total["nonpad"] / total["tokens"]), 2),
+        "nonpad_tokens_per_step": round(total["nonpad"] / len(step_s), 1),
+        "supervised_tokens_per_s": total["supervised"] / wall,
+        "nonpad_tokens_per_s": total["nonpad"] / wall,
+        "model_turn_tokens_per_s": total["model_turn"] / wall,
+        "padded_tokens_per_s": total["tokens"] / wall,
+        "model_tflop": model_flops / 1e12,
+        "recompute_tflop": recompute_flops / 1e12,
+        "achieved_model_tflops": model_flops / wall / 1e12,
+        "peak_gpu_mem_gib": peak_gib,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "losses_finite": all(math.isfinite(x) for x in losses),
+    }
+
+
+def ours_row(
+    probe: Any, log: list[dict[str, Any]], warmup: int, dev: Device, flops: FlopModel, ckpt: bool
+) -> dict[str, Any]:
+    """The ``ours`` row from the probe's clock and batches and the trainer's own log."""
+    step_s = [dev.seconds(a, b) for a, b in probe.marks][warmup:]
+    counted = [ours_counts(batch) for batch in probe.batches[warmup:]]
+    losses = [float(line["loss"]) for line in log if "loss" in line]
+    return system_row(
+        "ours",
+        warmup=warmup,
+        wall=probe.wall,
+        cpu_s=probe.cpu_s,
+        step_s=step_s,
+        counts=[c for c, _ in counted],
+        lengths=[n for _, lengths in counted for n in lengths],
+        flops=flops,
+        checkpointing=ckpt,
+        peak_gib=probe.peak_gib,
+        losses=losses,
+        collate_ms_mean=None,  # inside Trainer's loop, not timed apart
+        host_ms_per_step_mean=None,
+    )
+
+
+def run_baseline(
     model: Any,
     lora_init: dict[str, Any],
     batches: list[list[Item]],
@@ -305,7 +517,8 @@ def run_system(
     autocast: Any,
     flops: FlopModel,
 ) -> dict[str, Any]:
-    """Reset the LoRA weights, then train on `batches` (the first `warmup` untimed)."""
+    """alpaca-lora's loop: reset the LoRA weights, then train on `batches` (the first `warmup`
+    untimed), one optimiser step per micro-batch, as `Trainer` steps."""
     import torch
 
     with torch.no_grad():
@@ -349,40 +562,22 @@ def run_system(
     dev.sync()
     wall = time.perf_counter() - wall_start
     cpu_s = time.process_time() - cpu_start
-    step_s = [dev.seconds(a, b) for a, b in marks][warmup:]
-    timed = counts[warmup:]
-    total = {key: sum(c[key] for c in timed) for key in timed[0]}
-    lengths = [len(e.input_ids) for items in batches[warmup:] for i in items for e in i.examples]
-    model_flops, recompute_flops = flops.step(lengths)
-    if not config.gradient_checkpointing:
-        recompute_flops = 0.0
-    loss_values = [float(x) for x in losses]
     del optimizer
-    return {
-        "system": name,
-        "steps": len(step_s),
-        "warmup_steps": warmup,
-        "wall_s": round(wall, 3),
-        "step_ms": latency_stats(step_s),
-        "mean_step_ms": round(1000 * wall / len(step_s), 2),
-        "collate_ms_mean": round(1000 * statistics.mean(collate_s[warmup:]), 3),
-        "host_ms_per_step_mean": round(1000 * statistics.mean(host_s[warmup:]), 3),
-        "process_cpu_s": round(cpu_s, 2),
-        **{f"{key}_total": value for key, value in total.items()},
-        "padding_pct": round(100 * (1 - total["nonpad"] / total["tokens"]), 2),
-        "nonpad_tokens_per_step": round(total["nonpad"] / len(step_s), 1),
-        "supervised_tokens_per_s": total["supervised"] / wall,
-        "nonpad_tokens_per_s": total["nonpad"] / wall,
-        "model_turn_tokens_per_s": total["model_turn"] / wall,
-        "padded_tokens_per_s": total["tokens"] / wall,
-        "model_tflop": model_flops / 1e12,
-        "recompute_tflop": recompute_flops / 1e12,
-        "achieved_model_tflops": model_flops / wall / 1e12,
-        "peak_gpu_mem_gib": dev.peak_gib(),
-        "loss_first": loss_values[0],
-        "loss_last": loss_values[-1],
-        "losses_finite": all(math.isfinite(x) for x in loss_values),
-    }
+    return system_row(
+        "baseline",
+        warmup=warmup,
+        wall=wall,
+        cpu_s=cpu_s,
+        step_s=[dev.seconds(a, b) for a, b in marks][warmup:],
+        counts=counts[warmup:],
+        lengths=[len(e.input_ids) for items in batches[warmup:] for i in items for e in i.examples],
+        flops=flops,
+        checkpointing=config.gradient_checkpointing,
+        peak_gib=dev.peak_gib(),
+        losses=[float(x) for x in losses],
+        collate_ms_mean=round(1000 * statistics.mean(collate_s[warmup:]), 3),
+        host_ms_per_step_mean=round(1000 * statistics.mean(host_s[warmup:]), 3),
+    )
 
 
 def isolation_check(
@@ -432,6 +627,306 @@ def peak_tflops(gpu_name: str | None, override: float | None) -> tuple[float | N
 # ---------------------------------------------------------------- the run
 
 
+@dataclass
+class Setup:
+    """What the measured runs use: the saved random model, the trainer's config, the data."""
+
+    spec: ModelSpec
+    dev: Device
+    config: SFTConfig
+    precision: str
+    dtype: Any
+    attention: str
+    collate_mode: str
+    tokenizer: Any
+    vocab: int
+    records: list[dict[str, Any]]
+    data: Any  # sft.TrainData: what the trainer will build from the same config
+    baseline_batches: list[list[Item]]
+    epoch: dict[str, dict[str, Any]]
+    chars: int
+    raw_tokens: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def autocast(self) -> Any:
+        """The baseline's forward context: bf16/fp16 autocast as `Trainer`'s, none in fp32."""
+        import torch
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.dev.device.split(":")[0], dtype=self.dtype)
+
+
+@dataclass
+class Measured:
+    """Both systems' rows, the isolation check, the FLOP model and what the trainer reported."""
+
+    ours: dict[str, Any]
+    baseline: dict[str, Any]
+    isolation: dict[str, Any]
+    flops: FlopModel
+    checkpointing: str | None
+    trainer: dict[str, Any]
+
+
+def setup(args: argparse.Namespace, workdir: Path) -> Setup:
+    """Tokenizer, random model (saved for the trainer), the trainer's config, data and batches."""
+    import torch
+
+    from fireact.train import sft
+
+    spec = SIZES[args.spec_name]
+    dev = Device(args.device)
+    # the recipe as is (its hub model is not loaded): the precision and attention the trainer
+    # will pick, to build and save the random model in
+    recipe = make_config(args, workdir / "run")
+    precision = sft.resolve_precision(recipe)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    attention, collate_mode = sft.attention_mode(recipe)
+    timings: dict[str, float] = {}
+
+    base = workdir / "base"
+    t0 = time.perf_counter()
+    # pad = eos, as `sft.load_tokenizer` does for a tokenizer without one
+    tokenizer = train_tokenizer(
+        args.vocab_size or spec.vocab, args.corpus_chars, pad_as_eos=True, save_to=base
+    )
+    timings["tokenizer_train_s"] = time.perf_counter() - t0
+    print(f"tokenizer: vocab {len(tokenizer)} in {timings['tokenizer_train_s']:.1f} s", flush=True)
+    timings["model_build_s"], model = dev.time(
+        lambda: build_model(
+            spec, tokenizer, args.device, dtype, seed=args.seed, attention=attention
+        )
+    )
+    vocab = model.config.vocab_size
+    timings["model_save_s"], _ = dev.time(functools.partial(model.save_pretrained, str(base)))
+    del model
+    gc.collect()
+    dev.reset_peak(empty_cache=True)
+    print(
+        f"model {args.spec_name}: built on {args.device} in {timings['model_build_s']:.1f} s, "
+        f"saved in {timings['model_save_s']:.1f} s",
+        flush=True,
+    )
+
+    config = make_config(args, workdir / "run", model=base)
+    tokenizer = sft.load_tokenizer(config, str(base))  # as the trainer loads it
+    t0 = time.perf_counter()
+    records, _ = sft.load_records(config)
+    data = sft.load_data(config, tokenizer, records, [])
+    timings["data_prep_s"] = time.perf_counter() - t0
+    rows = data.train_rows
+    ours_all, base_all = ours_items(rows), baseline_items(rows)
+    chars = sum(len(record_text(r)) for r in records)
+    raw_tokens = sum(len(tokenizer(record_text(r)).input_ids) for r in records)
+    print(
+        f"data: {len(records)} records -> {data.examples} examples in {len(rows)} packed rows "
+        f"({data.fit.truncated} truncated, {data.fit.dropped} dropped) in "
+        f"{timings['data_prep_s']:.1f} s",
+        flush=True,
+    )
+    total_steps = args.warmup_steps + args.steps
+    base_order = length_grouped_order([len(i.examples[0].input_ids) for i in base_all], args.seed)
+    epoch = {
+        "ours": epoch_summary(ours_all, random_order(len(ours_all), args.seed), 1),
+        "baseline": epoch_summary(base_all, base_order, PAD_MULTIPLE),
+    }
+    return Setup(
+        spec=spec,
+        dev=dev,
+        config=config,
+        precision=precision,
+        dtype=dtype,
+        attention=attention,
+        collate_mode=collate_mode,
+        tokenizer=tokenizer,
+        vocab=vocab,
+        records=records,
+        data=data,
+        baseline_batches=spread(micro_batches(base_all, base_order), total_steps),
+        epoch=epoch,
+        chars=chars,
+        raw_tokens=raw_tokens,
+        timings=timings,
+    )
+
+
+def measure(args: argparse.Namespace, s: Setup) -> Measured:
+    """``fireact train`` (ours), the isolation check on its model, then the baseline on it."""
+    from accelerate.utils import extract_model_from_parallel
+
+    warmup, dev, config = args.warmup_steps, s.dev, s.config
+    total_steps = warmup + args.steps
+    print(f"ours: fireact.train.train, {total_steps} steps ...", flush=True)
+    probe, summary = run_ours(config, dev, warmup)
+    log = train_log(config.output_dir)
+    # the trained PEFT model, without the autocast wrapper accelerate put on its forward
+    model = extract_model_from_parallel(probe.model, keep_fp32_wrapper=False)
+    flops = flop_model(model, s.spec)
+    ours = ours_row(probe, log, warmup, dev, flops, config.gradient_checkpointing)
+    print(f"  {ours['mean_step_ms']:.1f} ms/step", flush=True)
+    trainer = {
+        "entry_point": f"{fireact_train.train.__module__}.{fireact_train.train.__qualname__}",
+        "callbacks": ["StepProbe (benchmarks.train_bench.step_probe)"],
+        "summary": {k: summary.get(k) for k in SUMMARY_KEYS},
+        "train_log_lines": len(log),
+        "train_log_steps": [line["step"] for line in log if "loss" in line],
+        "batches_seen": len(probe.batches),
+    }
+    lora_init = probe.lora_init
+    probe.batches.clear()
+    del probe
+    gc.collect()
+    dev.reset_peak(empty_cache=True)
+
+    collator = PackedCollator(s.tokenizer.pad_token_id, s.collate_mode)
+    isolation = isolation_check(model, s.data.train_rows, collator, dev, s.autocast)
+    print(f"isolation: {json.dumps(isolation)}", flush=True)
+
+    checkpointing = enable_checkpointing(model) if config.gradient_checkpointing else None
+    print(f"baseline: {total_steps} steps ...", flush=True)
+    baseline = run_baseline(
+        model, lora_init, s.baseline_batches, BaselineCollator(s.tokenizer), warmup, dev,
+        config, s.autocast, flops,
+    )  # fmt: skip
+    print(f"  {baseline['mean_step_ms']:.1f} ms/step", flush=True)
+    return Measured(ours, baseline, isolation, flops, checkpointing, trainer)
+
+
+def report(args: argparse.Namespace, s: Setup, m: Measured) -> dict[str, Any]:
+    """The results document: settings, data, FLOPs, rows with MFU/HFU and epoch projections,
+    the ratios and the target check."""
+    import torch
+
+    config, dev, ours, baseline = s.config, s.dev, m.ours, m.baseline
+    data, rows = s.data, s.data.train_rows
+    examples = [e for row in rows for e in row]
+    gpu_name = torch.cuda.get_device_name() if dev.cuda else None
+    peak, peak_source = peak_tflops(gpu_name, args.peak_tflops)
+    ckpt = "on" if m.checkpointing else "off"
+    ours["what"] = (
+        f"fireact train ({m.trainer['entry_point']}): {RECIPE.name} + packing, mask {config.mask}"
+        f"{' + learn_stop' if config.learn_stop else ''}, PackedCollator({s.collate_mode}), "
+        f"{s.attention}, {s.precision}, gradient checkpointing {ckpt}"
+    )
+    baseline["what"] = (
+        "alpaca-lora: one example per row, every token supervised, group_by_length "
+        f"(batch {BASELINE_GROUP_BATCH}), DataCollatorForSeq2Seq(pad_to_multiple_of={PAD_MULTIPLE}), "
+        f"2D mask, {s.attention}, {s.precision}, gradient checkpointing {ckpt}"
+    )
+    for row in (ours, baseline):
+        wall = row["wall_s"]
+        row["mfu_pct"] = 100 * row["achieved_model_tflops"] / peak if peak else None
+        hardware = (row["model_tflop"] + row["recompute_tflop"]) / wall
+        row["hfu_pct"] = 100 * hardware / peak if peak else None
+        name = row["system"]
+        rate = row["padded_tokens_per_s"]
+        row["projected_epoch_s"] = s.epoch[name]["padded_tokens"] / rate
+        row["steps_per_epoch"] = s.epoch[name]["steps"]
+    ratios = {
+        key: ours[f"{key}_tokens_per_s"] / baseline[f"{key}_tokens_per_s"]
+        for key in ("supervised", "nonpad", "model_turn")
+    }
+    ratios["epoch_time_baseline_over_ours"] = (
+        baseline["projected_epoch_s"] / ours["projected_epoch_s"]
+    )
+    ratios["step_time_ours_over_baseline"] = ours["mean_step_ms"] / baseline["mean_step_ms"]
+    evaluated = dev.cuda and args.model_size == "7b" and not args.quick
+    mem = ours["peak_gpu_mem_gib"]
+    return {
+        "settings": {
+            "model_size": args.model_size if not args.quick else "micro (--quick)",
+            "model": asdict(s.spec) | {"vocab": s.vocab},
+            "weights": "random (LlamaConfig, initialised on the device), saved to the scratch "
+            "folder and loaded by the trainer",
+            "dtype": s.precision,
+            "autocast": s.precision != "fp32",
+            "device": args.device,
+            "gpu": gpu_name,
+            "attn_implementation": s.attention,
+            "packing_attention": s.collate_mode,
+            "flash_attn_installed": s.attention == "flash_attention_2",
+            "gradient_checkpointing": m.checkpointing,
+            "lora": config.lora.model_dump(),
+            "micro_batch": MICRO_BATCH,
+            "gradient_accumulation": 1,
+            "cutoff_len": config.cutoff_len,
+            "optimizer": "torch AdamW (fused where available), lr "
+            f"{config.learning_rate}, weight decay {config.weight_decay}, clip 1.0",
+            "steps": args.steps,
+            "warmup_steps": args.warmup_steps,
+            "recipe": str(RECIPE.relative_to(REPO)),
+            "config": json.loads(config.model_dump_json()),
+            "ours": f"{m.trainer['entry_point']}(config, callbacks=[StepProbe]): Trainer's loop "
+            "with fireact's callbacks; the probe adds CUDA-event markers and a forward pre-hook",
+            "loop": "baseline: lean copy of Trainer's step (collate on host, to device, autocast "
+            "forward, backward, clip, step) on the trained model, LoRA reset to its initial weights",
+            "baseline_group_by_length_batch": BASELINE_GROUP_BATCH,
+            "baseline_pad_to_multiple_of": PAD_MULTIPLE,
+            "batches": "ours: the trainer's first micro-batches (its random sampler); baseline: "
+            "warm-up + timed micro-batches spread evenly over one group_by_length epoch",
+            "timing": "CUDA events per step, wall clock over the timed steps with a sync at "
+            "each end; no host sync inside the timed steps but the trainer's own (its per-step "
+            "log and NaN guard)",
+            "seed": args.seed,
+            **{k: round(v, 2) for k, v in s.timings.items()},
+        },
+        "trainer": m.trainer,
+        "data": {
+            "dataset": DATASET,
+            "records": len(s.records),
+            "examples": data.examples,
+            "truncated": data.fit.truncated,
+            "dropped": data.fit.dropped,
+            "packed_rows": len(rows),
+            "packed_fill_pct": round(100 * data.tokens / (len(rows) * config.cutoff_len), 2),
+            "tokens": data.tokens,
+            "supervised_tokens": data.supervised,
+            "supervised_pct": round(100 * data.supervised / data.tokens, 2),
+            "example_tokens": length_stats([len(e.input_ids) for e in examples]),
+            "tokenizer": f"byte-level BPE trained here on fireact/resources text, vocab {len(s.tokenizer)}",
+            "chars_per_token": round(s.chars / s.raw_tokens, 3),
+            "record_tokens_before_cutoff": s.raw_tokens,
+            "stats": data.stats.as_dict(),
+            "epoch": s.epoch,
+        },
+        "flops": {
+            "n_base_matmul": m.flops.n_base,
+            "n_lora": m.flops.n_lora,
+            "per_token_linear": m.flops.per_token(),
+            "formula": "model = tokens*(4*N_base + 6*N_lora) + 12*h*layers*sum(L(L+1)/2); "
+            "recompute (HFU only, with checkpointing) = tokens*(2*N_base + 2*N_lora) "
+            "+ 4*h*layers*sum(L(L+1)/2); L = each example's length, padding not counted",
+            "peak_tflops": peak,
+            "peak_source": peak_source,
+        },
+        "isolation": m.isolation,
+        "rows": [ours, baseline],
+        "ratios": ratios,
+        "targets": TARGETS,
+        "target_check": {
+            "evaluated": evaluated,
+            "why_not": None if evaluated else "targets are for --model-size 7b on a GPU",
+            "x_supervised_tokens_per_s": ratios["supervised"],
+            "x_met": ratios["supervised"] >= TARGETS["x_supervised_tokens_per_s"],
+            "mfu_pct": ours["mfu_pct"],
+            "mfu_met": ours["mfu_pct"] is not None and ours["mfu_pct"] >= TARGETS["mfu_pct"],
+            "peak_gpu_mem_gib": mem,
+            "mem_met": mem is not None and mem <= TARGETS["peak_gpu_mem_gib"],
+        },
+        "peak_rss_gib": round(rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Set up, measure, report (what `run_benchmark` calls)."""
+    s = setup(args, workdir)
+    return report(args, s, measure(args, s))
+
+
+# ---------------------------------------------------------------- options and output
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags."""
     import torch
@@ -469,8 +964,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_config(args: argparse.Namespace, output_dir: Path) -> SFTConfig:
-    """The 7B LoRA recipe with this benchmark's overrides, through `load_config`."""
+def make_config(args: argparse.Namespace, output_dir: Path, model: Path | None = None) -> SFTConfig:
+    """The 7B LoRA recipe with this benchmark's overrides, through `load_config` (as ``fireact
+    train configs/llama2-7b-lora.yaml --key value ...``); `model`: the saved random model."""
     overrides = [
         "--dataset", DATASET,
         "--output_dir", str(output_dir),
@@ -480,11 +976,14 @@ def make_config(args: argparse.Namespace, output_dir: Path) -> SFTConfig:
         "--cutoff_len", str(CUTOFF),
         "--gradient_checkpointing", "true" if args.checkpointing else "false",
         "--max_steps", str(args.steps + args.warmup_steps),
+        "--save_steps", "null",  # no checkpoint inside the timed steps
         "--seed", str(args.seed),
     ]  # fmt: skip
+    if model is not None:
+        overrides += ["--model", str(model)]
     if args.max_records:
         overrides += ["--max_examples", str(args.max_records)]
-    return load_config(RECIPE, overrides)
+    return fireact_train.load_config(RECIPE, overrides)
 
 
 def length_stats(lengths: list[int]) -> dict[str, Any]:
@@ -496,197 +995,6 @@ def length_stats(lengths: list[int]) -> dict[str, Any]:
         "median": statistics.median(ordered),
         "p90": ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)],
         "max": ordered[-1],
-    }
-
-
-def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Build tokenizer, data and model, then run both systems."""
-    import torch
-
-    spec = SIZES[args.spec_name]
-    dev = Device(args.device)
-    config = make_config(args, workdir / "run")
-    precision = sft.resolve_precision(config)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    attention, collate_mode = sft.attention_mode(config)
-
-    def autocast() -> Any:
-        if precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=dev.device.split(":")[0], dtype=dtype)
-
-    t0 = time.perf_counter()
-    # pad = eos, as `sft.load_tokenizer` does for a tokenizer without one
-    tokenizer = train_tokenizer(args.vocab_size or spec.vocab, args.corpus_chars, pad_as_eos=True)
-    tokenizer_s = time.perf_counter() - t0
-    print(f"tokenizer: vocab {len(tokenizer)} in {tokenizer_s:.1f} s", flush=True)
-
-    t0 = time.perf_counter()
-    records, _ = sft.load_records(config)
-    data = sft.load_data(config, tokenizer, records, [])
-    data_s = time.perf_counter() - t0
-    rows = data.train_rows
-    examples = [e for row in rows for e in row]
-    ours_all, base_all = ours_items(rows), baseline_items(rows)
-    chars = sum(len(record_text(r)) for r in records)
-    raw_tokens = sum(len(tokenizer(record_text(r)).input_ids) for r in records)
-    print(
-        f"data: {len(records)} records -> {data.examples} examples in {len(rows)} packed rows "
-        f"({data.fit.truncated} truncated, {data.fit.dropped} dropped) in {data_s:.1f} s",
-        flush=True,
-    )
-
-    total_steps = args.warmup_steps + args.steps
-    ours_order = random_order(len(ours_all), args.seed)
-    base_order = length_grouped_order([len(i.examples[0].input_ids) for i in base_all], args.seed)
-    ours_batches = spread(micro_batches(ours_all, ours_order), total_steps)
-    base_batches = spread(micro_batches(base_all, base_order), total_steps)
-    epoch = {
-        "ours": epoch_summary(ours_all, ours_order, 1),
-        "baseline": epoch_summary(base_all, base_order, PAD_MULTIPLE),
-    }
-
-    build_s, model = dev.time(
-        lambda: build_model(
-            spec, tokenizer, args.device, dtype, seed=args.seed, attention=attention
-        )
-    )
-    model.config.use_cache = False  # as `sft.load_model`
-    model = sft.apply_method(model, config)
-    checkpointing = enable_checkpointing(model) if config.gradient_checkpointing else None
-    print(f"model {args.spec_name}: built on {args.device} in {build_s:.1f} s", flush=True)
-    lora_init = {
-        n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
-    }  # fmt: skip
-    flops = flop_model(model, spec)
-    packed_collator = PackedCollator(tokenizer.pad_token_id, collate_mode)
-    isolation = isolation_check(model, rows, packed_collator, dev, autocast)
-    print(f"isolation: {json.dumps(isolation)}", flush=True)
-
-    common = {"warmup": args.warmup_steps, "dev": dev, "config": config, "autocast": autocast}
-    print(f"ours: {total_steps} steps ...", flush=True)
-    ours = run_system(
-        "ours", model, lora_init, ours_batches,
-        OursCollator(tokenizer.pad_token_id, collate_mode), flops=flops, **common,
-    )  # fmt: skip
-    print(f"  {ours['mean_step_ms']:.1f} ms/step", flush=True)
-    print(f"baseline: {total_steps} steps ...", flush=True)
-    baseline = run_system(
-        "baseline", model, lora_init, base_batches, BaselineCollator(tokenizer),
-        flops=flops, **common,
-    )  # fmt: skip
-    print(f"  {baseline['mean_step_ms']:.1f} ms/step", flush=True)
-
-    gpu_name = torch.cuda.get_device_name() if dev.cuda else None
-    peak, peak_source = peak_tflops(gpu_name, args.peak_tflops)
-    ours["what"] = (
-        f"fireact trainer path: {RECIPE.name} + packing, mask {config.mask}"
-        f"{' + learn_stop' if config.learn_stop else ''}, PackedCollator({collate_mode}), "
-        f"{attention}, {precision}, gradient checkpointing {'on' if checkpointing else 'off'}"
-    )
-    baseline["what"] = (
-        "alpaca-lora: one example per row, every token supervised, group_by_length "
-        f"(batch {BASELINE_GROUP_BATCH}), DataCollatorForSeq2Seq(pad_to_multiple_of={PAD_MULTIPLE}), "
-        f"2D mask, {attention}, {precision}, gradient checkpointing {'on' if checkpointing else 'off'}"
-    )
-    for row in (ours, baseline):
-        wall = row["wall_s"]
-        row["mfu_pct"] = 100 * row["achieved_model_tflops"] / peak if peak else None
-        hardware = (row["model_tflop"] + row["recompute_tflop"]) / wall
-        row["hfu_pct"] = 100 * hardware / peak if peak else None
-        name = row["system"]
-        rate = row["padded_tokens_per_s"]
-        row["projected_epoch_s"] = epoch[name]["padded_tokens"] / rate
-        row["steps_per_epoch"] = epoch[name]["steps"]
-    ratios = {
-        key: ours[f"{key}_tokens_per_s"] / baseline[f"{key}_tokens_per_s"]
-        for key in ("supervised", "nonpad", "model_turn")
-    }
-    ratios["epoch_time_baseline_over_ours"] = (
-        baseline["projected_epoch_s"] / ours["projected_epoch_s"]
-    )
-    ratios["step_time_ours_over_baseline"] = ours["mean_step_ms"] / baseline["mean_step_ms"]
-    evaluated = dev.cuda and args.model_size == "7b" and not args.quick
-    mem = ours["peak_gpu_mem_gib"]
-    return {
-        "settings": {
-            "model_size": args.model_size if not args.quick else "micro (--quick)",
-            "model": asdict(spec) | {"vocab": model.config.vocab_size},
-            "weights": "random (LlamaConfig, initialised on the device); no checkpoint",
-            "dtype": precision,
-            "autocast": precision != "fp32",
-            "device": args.device,
-            "gpu": gpu_name,
-            "attn_implementation": attention,
-            "packing_attention": collate_mode,
-            "flash_attn_installed": attention == "flash_attention_2",
-            "gradient_checkpointing": checkpointing,
-            "lora": config.lora.model_dump(),
-            "micro_batch": MICRO_BATCH,
-            "gradient_accumulation": 1,
-            "cutoff_len": config.cutoff_len,
-            "optimizer": "torch AdamW (fused where available), lr "
-            f"{config.learning_rate}, weight decay {config.weight_decay}, clip 1.0",
-            "steps": args.steps,
-            "warmup_steps": args.warmup_steps,
-            "recipe": str(RECIPE.relative_to(REPO)),
-            "config": json.loads(config.model_dump_json()),
-            "loop": "lean copy of Trainer's step (collate on host, to device, autocast forward, "
-            "backward, clip, step); our collator, masks, LoRA model and checkpointing call",
-            "baseline_group_by_length_batch": BASELINE_GROUP_BATCH,
-            "baseline_pad_to_multiple_of": PAD_MULTIPLE,
-            "batches": "each system's warm-up + timed micro-batches are spread evenly over one "
-            "epoch in its own order (random rows; group_by_length), starting with its first",
-            "timing": "CUDA events per step, wall clock over the timed steps with a sync at "
-            "each end; no host sync inside the timed steps",
-            "seed": args.seed,
-            "tokenizer_train_s": round(tokenizer_s, 2),
-            "data_prep_s": round(data_s, 2),
-            "model_build_s": round(build_s, 2),
-        },
-        "data": {
-            "dataset": DATASET,
-            "records": len(records),
-            "examples": data.examples,
-            "truncated": data.fit.truncated,
-            "dropped": data.fit.dropped,
-            "packed_rows": len(rows),
-            "packed_fill_pct": round(100 * data.tokens / (len(rows) * config.cutoff_len), 2),
-            "tokens": data.tokens,
-            "supervised_tokens": data.supervised,
-            "supervised_pct": round(100 * data.supervised / data.tokens, 2),
-            "example_tokens": length_stats([len(e.input_ids) for e in examples]),
-            "tokenizer": f"byte-level BPE trained here on fireact/resources text, vocab {len(tokenizer)}",
-            "chars_per_token": round(chars / raw_tokens, 3),
-            "record_tokens_before_cutoff": raw_tokens,
-            "stats": data.stats.as_dict(),
-            "epoch": epoch,
-        },
-        "flops": {
-            "n_base_matmul": flops.n_base,
-            "n_lora": flops.n_lora,
-            "per_token_linear": flops.per_token(),
-            "formula": "model = tokens*(4*N_base + 6*N_lora) + 12*h*layers*sum(L(L+1)/2); "
-            "recompute (HFU only, with checkpointing) = tokens*(2*N_base + 2*N_lora) "
-            "+ 4*h*layers*sum(L(L+1)/2); L = each example's length, padding not counted",
-            "peak_tflops": peak,
-            "peak_source": peak_source,
-        },
-        "isolation": isolation,
-        "rows": [ours, baseline],
-        "ratios": ratios,
-        "targets": TARGETS,
-        "target_check": {
-            "evaluated": evaluated,
-            "why_not": None if evaluated else "targets are for --model-size 7b on a GPU",
-            "x_supervised_tokens_per_s": ratios["supervised"],
-            "x_met": ratios["supervised"] >= TARGETS["x_supervised_tokens_per_s"],
-            "mfu_pct": ours["mfu_pct"],
-            "mfu_met": ours["mfu_pct"] is not None and ours["mfu_pct"] >= TARGETS["mfu_pct"],
-            "peak_gpu_mem_gib": mem,
-            "mem_met": mem is not None and mem <= TARGETS["peak_gpu_mem_gib"],
-        },
-        "peak_rss_gib": round(rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
 
@@ -723,7 +1031,9 @@ def tables(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables, write the results file; return the document."""
-    return run_benchmark(NAME, parse_args(argv), bench, tables)
+    args = parse_args(argv)
+    require_trainer()
+    return run_benchmark(NAME, args, bench, tables)
 
 
 if __name__ == "__main__":

@@ -496,6 +496,7 @@ class OpenAIServer:
     extra_routes: list[web.RouteDef] = field(default_factory=list)
     # model -> the endpoints ("chat", "completions") serving it, instead of `endpoints_for`
     endpoints: Mapping[str, Iterable[str]] = field(default_factory=dict)
+    bind_port: int = 0  # the port to listen on (0: a free one); the fake vllm binds its --port
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     faults: Counter[str] = field(default_factory=Counter, init=False)
@@ -534,7 +535,7 @@ class OpenAIServer:
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.bind_port))
         self.port = sock.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

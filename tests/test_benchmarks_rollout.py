@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmark_module import load_benchmark
+from benchmarks import rollout_bench
 
 
-@pytest.fixture(scope="module")
-def rollout_bench():
-    """The benchmark module, imported from its file."""
-    return load_benchmark("rollout_bench")
-
-
-def test_workload_is_deterministic_and_follows_fireact_steps(rollout_bench) -> None:
+def test_workload_is_deterministic_and_follows_fireact_steps() -> None:
     counts = rollout_bench.step_counts()
     assert len(counts) == 500 and min(counts) >= 1 and 2.5 < sum(counts) / len(counts) < 3.5
     wl = rollout_bench.Workload(0, 0.5, 0.0, tuple(counts))
@@ -35,7 +29,7 @@ def test_workload_is_deterministic_and_follows_fireact_steps(rollout_bench) -> N
     )
 
 
-def test_quick_run_writes_every_figure(rollout_bench, tmp_path: Path) -> None:
+def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "rollout.json"
     rollout_bench.main(["--quick", "--out", str(out)])
     doc = json.loads(out.read_text())

@@ -1,4 +1,5 @@
-"""A tiny run of the search benchmark: it builds, measures every system and writes its JSON."""
+"""A tiny run of the search benchmark: it builds, measures every system and writes its JSON;
+its raw tantivy variants run the query `LocalIndex.ranked` builds (no copy of the builder)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmark_module import load_benchmark
+from benchmarks import search_bench
 
 
-@pytest.fixture(scope="module")
-def search_bench():  # type: ignore[no-untyped-def]
-    """The benchmark module, imported from its file."""
-    return load_benchmark("search_bench")
-
-
-def test_smoke_run_writes_results(
-    search_bench, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
+def test_smoke_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "search.json"
     argv = [
         "--sizes",
@@ -62,7 +55,7 @@ def test_smoke_run_writes_results(
     assert "fireact-tool" in printed and str(out) in printed
 
 
-def test_synthetic_corpus_is_deterministic_and_prefix_stable(search_bench) -> None:  # type: ignore[no-untyped-def]
+def test_synthetic_corpus_is_deterministic_and_prefix_stable() -> None:
     shipped = search_bench.shipped_paragraphs()
     small = list(search_bench.SyntheticCorpus(shipped, seed=7).paragraphs(50))
     large = list(search_bench.SyntheticCorpus(shipped, seed=7).paragraphs(1500))
@@ -75,7 +68,7 @@ def test_synthetic_corpus_is_deterministic_and_prefix_stable(search_bench) -> No
     )
 
 
-def test_skip_baselines_and_rank_bm25_skip_reason(search_bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_skip_baselines_and_rank_bm25_skip_reason(tmp_path: Path) -> None:
     out = tmp_path / "s.json"
     argv = ["--sizes", "1500", "--queries", "10", "--out", str(out), "--skip-baselines"]
     search_bench.main([*argv, "--cache-dir", str(tmp_path / "cache")])
@@ -96,3 +89,23 @@ def test_skip_baselines_and_rank_bm25_skip_reason(search_bench, tmp_path: Path) 
     first, second = json.loads(out2.read_text())["sizes"]
     assert "build_s" in first["baselines"]["rank_bm25"]
     assert "exceeds" in second["baselines"]["rank_bm25"]["skipped"]
+
+
+def test_raw_variants_run_the_shipped_query(tmp_path: Path) -> None:
+    from fireact.resources import resource
+    from fireact.tools.local import GOOGLE_TITLE_BOOST, LocalSearch
+    from fireact.tools.local_index import build_index
+
+    build_index([resource("hotpotqa", "dev_distractor_first100.json")], tmp_path / "index")
+    tool = LocalSearch(tmp_path / "index", style="google", cache_size=0)
+    index, query = tool.index, search_bench.shipped_query(tool.index)
+    calls = search_bench.tantivy_calls(tool, GOOGLE_TITLE_BOOST)
+    questions, _ = search_bench.question_queries(20, 0)
+    for q in questions:
+        shipped = index.ranked(index.query_terms(q), search_bench.K, GOOGLE_TITLE_BOOST)
+        pruned = calls["tantivy-pruned"](q)
+        assert [h.pid for h in shipped] == [
+            index.searcher.doc(a).get_first("pid") for _, a in pruned
+        ]
+        assert [h.score for h in shipped] == [score for score, _ in pruned]
+    assert query([], GOOGLE_TITLE_BOOST) is None and calls["tantivy-raw"]("") == []  # no terms

@@ -295,7 +295,7 @@ def test_api_and_llm_cache_overrides():
     options = RunOptions(**values)
     assert (options.api, options.llm_cache) == ("chat", "/tmp/calls.db")
     values = load_run_recipe(RUN_DIR / "ft-llama2-7b-hotpotqa.yaml", ["--api", "completions"])
-    with pytest.raises(FireactError, match="only the openai:MODEL backend has APIs"):
+    with pytest.raises(FireactError, match="only the openai: and vllm: backends have APIs"):
         RunOptions(**values)
 
 

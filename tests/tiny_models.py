@@ -1,9 +1,9 @@
 """Tiny random-initialised models and a locally trained tokenizer, for offline tests.
 
-Nothing is downloaded: a byte-level BPE tokenizer is trained with `tokenizers` on HotpotQA text
-(FireAct's alpaca set shipped in the package, else the packaged HotpotQA dev questions), and
-a small `LlamaForCausalLM` is built from a config and saved with `save_pretrained`. Other tests
-reuse these helpers:
+Nothing is downloaded: the tokenizer and the model come from `fireact.train.tiny` (the builder
+the trainer's ``build_tiny`` and the benchmarks use too); this file only picks the tests' text
+(FireAct's alpaca set shipped in the package, else the packaged HotpotQA dev questions) and
+shapes, and saves them with `save_pretrained`. Other tests reuse these helpers:
 
     model_dir = build_tiny_llama(tmp_path / "tiny")          # model + tokenizer in one folder
     adapter_dir = build_tiny_lora(model_dir, tmp_path / "lora")
@@ -18,7 +18,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIREACT_ALPACA = REPO / "src/fireact/resources/finetune/alpaca_format/hotpotqa.json"
 PACKAGED_DEV = REPO / "src/fireact/resources/hotpotqa/dev_distractor_first100.json"
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 
 
 def corpus_texts(limit: int = 300) -> list[str]:
@@ -37,7 +36,7 @@ def _batches(texts: list[str], size: int = 64) -> Iterator[list[str]]:
 
 def train_tokenizer(out_dir: str | Path, vocab_size: int = 600):
     """Train a byte-level BPE tokenizer (<s> prepended, </s> as eos, no pad) and save it."""
-    from fireact.train.sft import train_bpe_tokenizer
+    from fireact.train.tiny import train_bpe_tokenizer
 
     fast = train_bpe_tokenizer(_batches(corpus_texts()), vocab_size)
     fast.save_pretrained(str(out_dir))
@@ -58,26 +57,19 @@ def build_tiny_llama(
     A wider `init_range` than Llama's 0.02 gives peaked logits, so that greedy decoding is not
     decided by float rounding (batched and single generation then agree token for token).
     """
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from fireact.train.tiny import build_llama
 
     out_dir = Path(out_dir)
     tokenizer = train_tokenizer(out_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    model = build_llama(
+        tokenizer,
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=512,
-        initializer_range=init_range,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
+        layers=layers,
+        heads=heads,
+        max_positions=512,
+        init_range=init_range,
+        seed=seed,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
     model.save_pretrained(str(out_dir))
     return out_dir
 

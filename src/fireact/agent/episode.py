@@ -5,17 +5,13 @@ the method's function (`react_run`, `cot_run`, `io_run`, `reflexion_run`); all s
 the `Episode`, everything shared (model, tool, task, limits) in the `Agent`, so any number of
 episodes run concurrently, each advancing as soon as its own call returns.
 
-Text of a trajectory, one block per step (the thought line is left out when the model wrote
-none, as in FireAct's IO data)::
-
-    Thought: <thought>
-    Action: <action>
-    Observation: <observation>
-
-``finish[x]`` ends the episode; its observation is ``Episode finished, reward = <r>`` (the
-task's exact match, written as FireAct's tasks do: True/False for HotpotQA and Bamboogle, 1/0 for
-StrategyQA and MMLU). As in FireAct's inference, the alpaca prompt holds the question without
-trailing whitespace; the few-shot prompt and the chat message keep it as it is. Tool observations are put on one line (newlines → spaces).
+The trajectory text (and its chat messages) is written by `fireact.trajectory`: one
+``Thought:`` / ``Action:`` / ``Observation:`` block per step, the thought line left out when the
+model wrote none, as in FireAct's IO data. ``finish[x]`` ends the episode; its observation is
+``Episode finished, reward = <r>`` (the task's exact match, written as FireAct's tasks do:
+True/False for HotpotQA and Bamboogle, 1/0 for StrategyQA and MMLU). As in FireAct's inference,
+the alpaca prompt holds the question without trailing whitespace; the few-shot prompt and the
+chat message keep it as it is. Tool observations are put on one line (newlines → spaces).
 
 The rules for one ReAct step (`ask_action`), in order:
 
@@ -53,21 +49,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from fireact import trajectory
 from fireact.agent.parse import first_line, one_line, parse_action, parse_answer, parse_turn
-from fireact.agent.prompts import ALPACA_TEMPLATE, REFLECTION_PROMPT, reflections_block
+from fireact.agent.prompts import REFLECTION_PROMPT, reflections_block
 from fireact.errors import FireactError
 from fireact.llm.base import LLM, Prompt
+from fireact.runs import TOOL_ERROR, EpisodeCosts
 from fireact.tasks.base import Answer, Example, Task
 from fireact.tools.base import Tool, ToolState
 
 OBSERVATION_STOP = ["\nObservation:"]
-TOOL_ERROR = "Tool error:"  # how a failed tool call reads as an observation
-METHODS = ("react", "cot", "io", "reflexion")
-FORMATS = ("fewshot", "alpaca", "chat")
 
 
 @dataclass
@@ -113,23 +108,18 @@ class Agent:
 
 
 @dataclass
-class Step:
-    """One model turn and what it led to, with the cost of getting there."""
+class Step(EpisodeCosts):
+    """One model turn and what it led to, with the cost of getting there (`EpisodeCosts`)."""
 
     thought: str
     action: str
     observation: str
-    llm_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    llm_latency_s: float = 0.0
-    tool_latency_s: float = 0.0
 
 
 @dataclass
-class Episode:
-    """The whole state of one episode (see the module doc for the rules that change it)."""
+class Episode(EpisodeCosts):
+    """The whole state of one episode (see the module doc for the rules that change it); its
+    counters (calls, tokens, cost, time) are `EpisodeCosts`."""
 
     id: str
     question: str
@@ -145,13 +135,6 @@ class Episode:
     prediction: str | None = None
     em: bool = False
     f1: float = 0.0
-    llm_calls: int = 0
-    reasks: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    llm_latency_s: float = 0.0
-    tool_latency_s: float = 0.0
     tries: int = 1
     reflections: list[str] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -173,7 +156,7 @@ def start_try(ep: Episode, agent: Agent) -> None:
     if agent.format == "fewshot":
         ep.prompt = agent.head + question + "\n"
     elif agent.format == "alpaca":  # FireAct's prepare_prompt(question.rstrip())
-        ep.prompt = ALPACA_TEMPLATE.format(question=question.rstrip())
+        ep.prompt = trajectory.alpaca_prompt(question.rstrip())
     else:
         ep.prompt = ""
     ep.messages = [{"role": "user", "content": question}]
@@ -227,7 +210,7 @@ def finish(ep: Episode, agent: Agent, answer: str) -> str:
     score = agent.task.score(answer, ep.gold)
     ep.finished, ep.prediction = True, answer
     ep.em, ep.f1 = bool(score.em), float(score.f1)
-    return f"Episode finished, reward = {agent.task.reward_text(ep.em)}"
+    return trajectory.finish_observation(agent.task.reward_text(ep.em))
 
 
 async def use_tool(ep: Episode, agent: Agent, action: str, call: tuple[str, str] | None) -> str:
@@ -255,26 +238,20 @@ async def use_tool(ep: Episode, agent: Agent, action: str, call: tuple[str, str]
 
 
 def add_step(ep: Episode, thought: str, action: str, observation: str, before: tuple) -> None:
-    """Append a step to the trajectory, the messages and the step list."""
-    turn = f"Thought: {thought}\nAction: {action}" if thought.strip() else f"Action: {action}"
-    ep.trajectory += f"{turn}\nObservation: {observation}\n"
-    ep.messages.append({"role": "assistant", "content": turn})
-    ep.messages.append({"role": "user", "content": f"Observation: {observation}"})
-    now = _totals(ep)
-    ep.steps.append(
-        Step(thought, action, observation, *(a - b for a, b in zip(now, before, strict=True)))
-    )
+    """Append a step to the trajectory text, the messages and the step list."""
+    ep.trajectory += trajectory.render([trajectory.Step(thought, action, observation)])
+    ep.messages.append({"role": "assistant", "content": trajectory.render_turn(thought, action)})
+    ep.messages.append({"role": "user", "content": trajectory.render_observation(observation)})
+    spent = {name: a - b for name, a, b in zip(COST_NAMES, _totals(ep), before, strict=True)}
+    ep.steps.append(Step(thought, action, observation, **spent))
+
+
+COST_NAMES = tuple(f.name for f in fields(EpisodeCosts))
 
 
 def _totals(ep: Episode) -> tuple:
-    return (
-        ep.llm_calls,
-        ep.prompt_tokens,
-        ep.completion_tokens,
-        ep.cost_usd,
-        ep.llm_latency_s,
-        ep.tool_latency_s,
-    )
+    """The episode's counters, in `COST_NAMES` order (a step records the difference)."""
+    return tuple(getattr(ep, name) for name in COST_NAMES)
 
 
 # ------------------------------------------------------------------ methods
@@ -373,19 +350,13 @@ async def reflexion_run(ep: Episode, agent: Agent) -> None:
         start_try(ep, agent)
 
 
-RUNNERS: dict[str, Callable[[Episode, Agent], Awaitable[None]]] = {
-    "react": react_run,
-    "cot": cot_run,
-    "io": io_run,
-    "reflexion": reflexion_run,
-}
-
-
 async def run_episode(example: Example, agent: Agent) -> Episode:
     """Run one episode to its end; a model failure ends it with ``error`` set."""
     ep = new_episode(example, agent)
     try:
-        await RUNNERS[agent.method](ep, agent)
+        from fireact.agent.methods import method_spec  # methods.py imports this module
+
+        await method_spec(agent.method).run(ep, agent)
     except FireactError:
         raise
     except Exception as exc:  # noqa: BLE001 - one failed episode must not stop the run

@@ -14,6 +14,8 @@ Owns the text rules of one model turn (SPEC §2), nothing else:
   (stripped, lower-cased, a single word), the argument everything between the first ``[`` and
   the last ``]``, kept exactly (tools and scorers normalise). Anything else is `None`.
 * `parse_answer(text)` reads a CoT output ``"reasoning\\nAnswer: X"`` into ``(thought, X)``.
+
+The trajectory text these turns end up in is written and read by `fireact.trajectory`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_ACTION = re.compile(r"\bAction(?: \d+)?:")
-_ANSWER = re.compile(r"\bAnswer:")
-_THOUGHT_PREFIX = re.compile(r"^\s*Thought(?: \d+)?:")
+from fireact.trajectory import ACTION, ANSWER, STEP_NUMBER, THOUGHT
+
+_ACTION = re.compile(rf"\b{ACTION}{STEP_NUMBER}:")
+_ANSWER = re.compile(rf"\b{ANSWER}:")
+_THOUGHT_PREFIX = re.compile(rf"^\s*{THOUGHT}{STEP_NUMBER}:")
 _NAME = re.compile(r"\w+")
 
 

@@ -11,7 +11,7 @@ Owns every fixed string a model reads, and how each format builds its prompt hea
   ``webthink_simple6`` examples converted to our unnumbered format (``Thought 2:`` →
   ``Thought:``, ``Search[`` → ``search[``, no ``Question:`` label, a blank line between examples,
   ``Observation: Episode finished, reward = 1`` after each finish), under our own instruction.
-* ``alpaca``: `ALPACA_TEMPLATE` with the question; no examples.
+* ``alpaca``: `fireact.trajectory.ALPACA_TEMPLATE` with the question; no examples.
 * ``chat``: the question is the first user message.
 
 Shipped files are read once per process (cached); a user's file at each run.
@@ -27,11 +27,8 @@ from pathlib import Path
 from fireact.errors import FireactError
 from fireact.files import read_text
 from fireact.resources import resource
-
-ALPACA_TEMPLATE = (
-    "Below is an instruction that describes a task. Write a response that appropriately "
-    "completes the request.\n\n### Instruction:\n{question}\n\n### Response:\n"
-)
+from fireact.trajectory import ALPACA_TEMPLATE as ALPACA_TEMPLATE  # its home; read from here too
+from fireact.trajectory import finish_observation, render_observation
 
 WIKI_INSTRUCTION = (
     "Answer the question by alternating Thought, Action and Observation steps. In a Thought, "
@@ -108,7 +105,7 @@ def wiki_prompt() -> str:
             continue
         lines.append(line)
         if line.startswith("Action: finish["):
-            lines.append("Observation: Episode finished, reward = 1")
+            lines.append(render_observation(finish_observation("1")))
     return normalise(WIKI_INSTRUCTION + "\n".join(lines).strip())
 
 

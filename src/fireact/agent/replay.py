@@ -16,18 +16,21 @@ from typing import Any
 
 from fireact.errors import FireactError
 from fireact.tools.base import ToolState
+from fireact.trajectory import parse, render_turn
 
 
 def split_trajectory(trajectory: str) -> tuple[list[str], list[str]]:
-    """A trajectory text → (model turns, observations), one turn per ``Observation:`` line."""
-    turns, observations, current = [], [], []
-    for line in trajectory.splitlines():
-        if line.startswith("Observation: "):
-            turns.append("\n".join(current))
-            observations.append(line.removeprefix("Observation: "))
-            current = []
-        else:
-            current.append(line)
+    """A trajectory text → (model turns, observations), one turn per observation.
+
+    A turn is what the model wrote, ``Thought: ...\\nAction: ...`` (`fireact.trajectory.
+    render_turn`); a turn after the last observation (cut short) is not replayed.
+    """
+    turns: list[str] = []
+    observations: list[str] = []
+    for step in parse(trajectory):
+        if step.observation is not None:
+            turns.append(render_turn(step.thought, step.action))
+            observations.append(step.observation)
     return turns, observations
 
 

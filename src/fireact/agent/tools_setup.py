@@ -1,9 +1,11 @@
-"""Building a run's tool stack from its options: backend, then cache, then noise.
+"""Building a run's tool stack from explicit settings: backend, then cache, then noise.
 
-Owns which tool, style and wrappers a run uses:
+Owns `ToolSetup` (the tool settings of a run, and nothing else of it) and which tool, style and
+wrappers a run uses; the backends come from the tool registry (`fireact.tools`):
 
-* ``local``: `LocalSearch(index, style)`; ``serpapi``: `SerpAPISearch()` (Google style);
-  ``wikipedia``: `WikipediaSearch()` (wiki style).
+* the tool's style is the one it always answers in (serpapi: google, wikipedia: wiki), else the
+  style asked for, else google (`ToolSpec.style_for`); the backend gets ``index_dir`` and
+  ``style`` when its spec takes them (the local tool does).
 * cache ``auto`` caches the network tools in ``$FIREACT_HOME/cache/tools.sqlite`` and leaves the
   local one uncached (it is faster than the cache); ``none`` disables it; anything else is a path.
 * noise ``none`` / ``random`` wraps the stack in `NoisyTool` (p = ``noise_p``, the pool = every
@@ -12,71 +14,70 @@ Owns which tool, style and wrappers a run uses:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fireact.errors import FireactError
 from fireact.tasks.base import Task
+from fireact.tools import tool_spec
 from fireact.tools.base import Tool
 
-if TYPE_CHECKING:
-    from fireact.agent.runner import RunOptions
 
-NETWORK_TOOLS = ("serpapi", "wikipedia")
-TOOL_STYLE = {"serpapi": "google", "wikipedia": "wiki"}
+@dataclass(frozen=True)
+class ToolSetup:
+    """A run's tool settings (`RunOptions.tool_setup()` gives those of a run)."""
+
+    tool: str = "local"
+    index: Path | None = None  # the local tool's index folder (None: the shipped one)
+    style: str | None = None  # the style asked for (None: the tool's own, or google)
+    cache: str = "auto"  # auto | none | a SQLite file
+    noise: str = "off"  # off | none | random
+    noise_p: float = 0.5
+    seed: int = 0
 
 
-def tool_style(options: RunOptions) -> str:
-    """The style the run's tool answers in (and so which few-shot prompt fits it)."""
-    if options.tool in TOOL_STYLE:
-        return TOOL_STYLE[options.tool]
-    return options.tool_style or "google"
+def tool_style(tool: str, requested: str | None = None) -> str:
+    """The style `tool` answers in (and so which few-shot prompt fits it)."""
+    return tool_spec(tool).style_for(requested)
 
 
-def cache_path(options: RunOptions) -> Path | None:
+def cache_path(setup: ToolSetup) -> Path | None:
     """Where search results are cached, or None."""
-    if options.cache == "none":
+    if setup.cache == "none":
         return None
-    if options.cache == "auto":
-        if options.tool not in NETWORK_TOOLS:
+    if setup.cache == "auto":
+        if not tool_spec(setup.tool).network:
             return None
-        from fireact.tools.local_index import fireact_home
+        from fireact.home import fireact_home
 
         return fireact_home() / "cache" / "tools.sqlite"
-    return Path(options.cache)
+    return Path(setup.cache)
 
 
-def build_tool(options: RunOptions, task: Task) -> Tool:
+def build_tool(setup: ToolSetup, task: Task) -> Tool:
     """The tool stack a run's episodes share."""
-    tool = _backend(options)
-    path = cache_path(options)
+    tool = _backend(setup)
+    path = cache_path(setup)
     if path is not None:
         from fireact.tools.cache import CachedTool
 
         if path.is_dir():
             raise FireactError(f"cache: {path} is a folder; give a file path for the tool cache")
         tool = CachedTool(tool, path)
-    if options.noise != "off":
+    if setup.noise != "off":
         from fireact.tools.noisy import NoisyTool
 
         pool = [ex.question for ex in task.examples]
-        tool = NoisyTool(tool, p=options.noise_p, mode=options.noise, pool=pool, seed=options.seed)
+        tool = NoisyTool(tool, p=setup.noise_p, mode=setup.noise, pool=pool, seed=setup.seed)
     return tool
 
 
-def _backend(options: RunOptions) -> Tool:
-    if options.tool == "serpapi":
-        from fireact.tools.serpapi import SerpAPISearch
-
-        return SerpAPISearch()
-    if options.tool == "wikipedia":
-        from fireact.tools.wikipedia import WikipediaSearch
-
-        return WikipediaSearch()
-    from fireact.tools.local import LocalSearch
-
-    if options.index is not None and not Path(options.index).is_dir():
-        raise FireactError(
-            f"index: {options.index} is not a folder; build one with `fireact index build`"
-        )
-    return LocalSearch(index_dir=options.index, style=tool_style(options))
+def _backend(setup: ToolSetup) -> Tool:
+    spec = tool_spec(setup.tool)
+    settings: dict[str, Any] = {}
+    if "index_dir" in spec.settings:
+        settings["index_dir"] = setup.index
+    if "style" in spec.settings:
+        settings["style"] = spec.style_for(setup.style)
+    return spec.build(**settings)

@@ -11,12 +11,9 @@ rejected or its job fails): every line one JSON object with a ``messages`` list 
 weight, tool_calls, tool_call_id, function_call); string content (a list of text / image parts
 for user turns; null or absent only on an assistant turn with tool_calls / function_call);
 ``weight`` 0 or 1 on assistant turns only; at least one assistant turn; an example's tokens
-within the model's training-example limit (`TRAINING_TOKENS`); at least 10 examples
-(`MIN_EXAMPLES`, OpenAI's minimum). A blank line is an error too.
-
-Tokens are counted with tiktoken when it is installed (and its encoding loads offline), else
-estimated as ``ceil(characters / 4)`` per string; each message adds 3 (and a ``name`` 1), each
-example 3 — the rule of OpenAI's data-preparation cookbook.
+within the model's training-example limit; at least 10 examples (`MIN_EXAMPLES`, OpenAI's
+minimum). A blank line is an error too. Tokens are counted, and each model's limit looked up, by
+`fireact.data.openai_tokens` (tiktoken when installed, else characters / 4).
 
 Warnings are our agent conventions: the first non-system turn is the user's question, and user
 and assistant turns alternate (tool / function results count as the user side). FireAct's
@@ -30,32 +27,20 @@ instruction.
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fireact.data.openai_tokens import example_tokens, token_limit, token_rule
+from fireact.data.records import json_kind
 from fireact.files import read_text
 
 MIN_EXAMPLES = 10
 ROLES = ("system", "user", "assistant", "tool", "function")
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"}
 EXAMPLE_KEYS = {"messages", "tools", "functions", "parallel_tool_calls"}
-# Tokens allowed in one training example, by model (OpenAI's fine-tuning guide); a model name
-# matches the longest entry it starts with, after dropping ``ft:`` and any ``:org:...`` tail.
-TRAINING_TOKENS = {
-    "gpt-3.5-turbo": 16_385,
-    "gpt-3.5-turbo-0613": 4_096,
-    "gpt-3.5-turbo-1106": 16_385,
-    "gpt-3.5-turbo-0125": 16_385,
-    "gpt-4-0613": 8_192,
-    "gpt-4o-mini": 65_536,
-    "gpt-4o": 65_536,
-    "gpt-4.1": 65_536,
-}
 _OPTIONS = re.compile(r"A\. [^\n]*\nB\. [^\n]*\nC\. [^\n]*\nD\. ")
 
 
@@ -115,64 +100,6 @@ class Report:
         )
 
 
-# ---------------------------------------------------------------- tokens
-
-
-@functools.lru_cache(maxsize=4)
-def _encoder(model: str) -> Any | None:
-    try:
-        import tiktoken
-
-        name = "o200k_base" if _base_model(model).startswith(("gpt-4o", "gpt-4.1")) else None
-        return tiktoken.get_encoding(name or "cl100k_base")
-    except Exception:  # noqa: BLE001 - not installed, or its encoding cannot be loaded offline
-        return None
-
-
-def token_rule(model: str) -> str:
-    encoder = _encoder(model)
-    return f"tiktoken {encoder.name}" if encoder is not None else "estimated as characters/4"
-
-
-def count_tokens(text: str, model: str = "gpt-3.5-turbo") -> int:
-    """Tokens of one string: tiktoken when available, else ``ceil(len(text) / 4)``."""
-    encoder = _encoder(model)
-    if encoder is not None:
-        return len(encoder.encode(text, disallowed_special=()))
-    return math.ceil(len(text) / 4)
-
-
-def example_tokens(example: dict[str, Any], model: str = "gpt-3.5-turbo") -> int:
-    """Tokens of one chat example: 3 per message (+1 for a name) + its strings, + 3."""
-    total = 3
-    for message in example.get("messages") or []:
-        if not isinstance(message, dict):
-            continue
-        total += 3
-        for key, value in message.items():
-            if isinstance(value, str):
-                total += count_tokens(value, model) + (1 if key == "name" else 0)
-            elif key in ("content", "tool_calls", "function_call") and value is not None:
-                total += count_tokens(json.dumps(value), model)
-    for key in ("tools", "functions"):
-        if example.get(key):
-            total += count_tokens(json.dumps(example[key]), model)
-    return total
-
-
-def _base_model(model: str) -> str:
-    if model.startswith("ft:"):
-        model = model[3:]
-    return model.split(":")[0]
-
-
-def token_limit(model: str) -> int | None:
-    """The model's per-example training token limit, or None for a model not in the table."""
-    base = _base_model(model)
-    matches = [name for name in TRAINING_TOKENS if base.startswith(name)]
-    return TRAINING_TOKENS[max(matches, key=len)] if matches else None
-
-
 # ---------------------------------------------------------------- chat files
 
 
@@ -222,7 +149,7 @@ def _parse_line(report: Report, lineno: int, line: str) -> dict[str, Any] | None
         report.error(lineno, f"not valid JSON ({err.msg}, column {err.colno})")
         return None
     if not isinstance(example, dict):
-        report.error(lineno, f"expected a JSON object, got {_kind(example)}")
+        report.error(lineno, f"expected a JSON object, got {json_kind(example)}")
         return None
     return example
 
@@ -247,7 +174,7 @@ def _check_example(report: Report, lineno: int, example: dict[str, Any]) -> None
 def message_problems(message: Any) -> list[str]:
     """What is wrong with one message under OpenAI's chat fine-tuning format ([] if nothing)."""
     if not isinstance(message, dict):
-        return [f"expected an object, got {_kind(message)}"]
+        return [f"expected an object, got {json_kind(message)}"]
     problems = [f"unknown key {key!r}" for key in sorted(set(message) - MESSAGE_KEYS)]
     role = message.get("role")
     if role not in ROLES:
@@ -280,7 +207,7 @@ def _content_problems(role: str, message: dict[str, Any], calls: bool) -> list[s
     if isinstance(content, list) and role == "user":
         bad = [i for i, part in enumerate(content) if not _is_content_part(part)]
         return [f"content part {i} must be a text or image_url part" for i in bad]
-    return [f"'content' must be a string, got {_kind(content)}"]
+    return [f"'content' must be a string, got {json_kind(content)}"]
 
 
 def _is_content_part(part: Any) -> bool:
@@ -335,10 +262,6 @@ def _list_of_dicts(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 # ---------------------------------------------------------------- alpaca files
 
 
@@ -387,13 +310,15 @@ def _alpaca_items(report: Report, text: str) -> list[tuple[int, Any]]:
 
 def _check_alpaca_item(report: Report, lineno: int, item: Any) -> None:
     if not isinstance(item, dict):
-        report.error(lineno, f"expected an object with instruction/input/output, got {_kind(item)}")
+        report.error(
+            lineno, f"expected an object with instruction/input/output, got {json_kind(item)}"
+        )
         return
     for key in ("instruction", "input", "output"):
         if key not in item:
             report.error(lineno, f"missing {key!r}")
         elif not isinstance(item[key], str):
-            report.error(lineno, f"{key!r} must be a string, got {_kind(item[key])}")
+            report.error(lineno, f"{key!r} must be a string, got {json_kind(item[key])}")
     for key in sorted(set(item) - {"instruction", "input", "output"}):
         report.warn(lineno, f"unknown key {key!r} (ignored by training)")
     output, instruction = item.get("output"), item.get("instruction")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
+from fireact.home import fireact_home
 from fireact.llm.base import LLM, Completion, Prompt
 from fireact.tools.cache import Connections
 
@@ -106,11 +107,7 @@ def resolve_llm_cache(setting: str, temperature: float, home: Path | None = None
     if setting == "auto":
         if temperature != 0:
             return None
-        if home is None:
-            from fireact.tools.local_index import fireact_home  # local: it imports tantivy
-
-            home = fireact_home()
-        return home / "cache" / "llm.sqlite"
+        return (home or fireact_home()) / "cache" / "llm.sqlite"
     path = Path(setting).expanduser()
     if path.is_dir():
         raise FireactError(

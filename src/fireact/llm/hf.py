@@ -23,6 +23,7 @@ from typing import Any
 
 from fireact.errors import FireactError
 from fireact.llm.base import Completion, LLMError, Prompt, cut_at_stop, render_chat
+from fireact.train.precision import torch_dtype
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -148,9 +149,9 @@ class HFLLM:
     """A local transformers model behind the `LLM` protocol, batching concurrent calls.
 
     Options: `adapter` (a PEFT adapter directory), `device` ("cuda", "cpu"; default: CUDA when
-    available), `dtype` ("bfloat16", "float32"; default bf16 on CUDA, fp32 on CPU),
-    `load_in_4bit`, `max_batch_size`, `batch_window_s` (how long the first request of a batch
-    waits for company), `seed` (for sampling), `trust_remote_code`.
+    available), `dtype` ("bfloat16", "float32", or "bf16"...: `fireact.train.precision`; default
+    bf16 on CUDA, fp32 on CPU), `load_in_4bit`, `max_batch_size`, `batch_window_s` (how long the
+    first request of a batch waits for company), `seed` (for sampling), `trust_remote_code`.
     Counters: `generate_calls` and `batch_sizes` (one entry per `generate`).
     """
 
@@ -189,11 +190,11 @@ class HFLLM:
             if folder is not None:
                 check_weights(folder)
         torch.manual_seed(seed)
-        torch_dtype = getattr(torch, dtype) if dtype else None
-        if torch_dtype is None:
-            torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        weights = torch_dtype(dtype) if dtype else None
+        if weights is None:
+            weights = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         quant = quantization_config(load_in_4bit, self.device)
-        kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": remote}
+        kwargs: dict[str, Any] = {"dtype": weights, "trust_remote_code": remote}
         if quant is not None:
             kwargs.update(quantization_config=quant, device_map={"": self.device})
         try:

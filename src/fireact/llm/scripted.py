@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fireact.errors import FireactError
+from fireact.files import jsonl_records
 from fireact.llm.base import (
     Completion,
     LLMError,
@@ -105,14 +106,9 @@ def load_script(path: str | Path) -> dict[str, list[str]]:
 
 def _load_jsonl(path: Path, text: str) -> dict[str, list[str]]:
     script: dict[str, list[str]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    # a script is written by hand, never cut short by a killed run: no such hint for its end
+    for lineno, row in jsonl_records(path, text if text.endswith("\n") else text + "\n"):
         where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FireactError(f"{where}: not valid JSON ({exc.msg})") from None
         key = row.get("key", row.get("id")) if isinstance(row, dict) else None
         if key is None:
             raise FireactError(f'{where}: expected {{"key": ..., "outputs": [...]}}')

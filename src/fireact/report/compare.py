@@ -1,11 +1,14 @@
 """`fireact report`: runs side by side — one table (JSON + Markdown) and three PNG plots.
 
 Owns `compare_runs(run_dirs, out_dir)`. Each run folder is read with
-`fireact.report.view.read_run` and summarised with `fireact.report.view.run_stats` (EM, F1 and
-unfinished from `fireact.report.score.score_file`, over the episodes the run requested), so the
-numbers match ``fireact score`` and ``fireact view``. Written to ``out_dir``:
+`fireact.report.view.read_run` and summarised with `fireact.report.view.run_summary`
+(`fireact.runs.run_stats`, with EM, F1 and unfinished scored as ``fireact score`` does, over the
+episodes the run requested), so the numbers match ``fireact score`` and ``fireact view``.
+Written to ``out_dir``:
 
-* ``compare.json`` — ``{"runs": [row, ...], "files": {...}}``, one row per run in the order given;
+* ``compare.json`` — ``{"runs": [row, ...], "files": {...}}``, one row per run in the order
+  given; a row keeps the report's own column names (`report_row` maps ``summary.json``'s names
+  to them: ``episodes`` is ``done``, ``time_per_episode_s`` is ``mean_episode_s``, ...);
 * ``compare.md`` — the same table in Markdown;
 * ``em.png`` (EM by run, bars), ``steps.png`` (histogram of steps per episode, one panel per
   run) and ``cost_em.png`` (cost per episode against EM, one point per run).
@@ -23,7 +26,7 @@ from typing import Any
 
 from fireact.errors import FireactError
 from fireact.outputs import atomic_write_text, os_errors, refuse_overlap
-from fireact.report.view import RunData, read_run, run_stats
+from fireact.report.view import RunData, read_run, run_summary
 
 JSON_FILE, MD_FILE = "compare.json", "compare.md"
 EM_PNG, STEPS_PNG, COST_PNG = "em.png", "steps.png", "cost_em.png"
@@ -57,6 +60,28 @@ def unique_labels(dirs: list[Path]) -> list[str]:
     return out
 
 
+def report_row(label: str, run: RunData) -> dict[str, Any]:
+    """One row of ``compare.json``: `run_summary` (``summary.json``'s names) in the report's
+    column names, with the per-episode means the table shows."""
+    stats = run_summary(run)
+    done, tokens = stats["done"], stats["prompt_tokens"] + stats["completion_tokens"]
+    return {
+        "run": label,
+        "dir": str(run.directory),
+        **{key: stats[key] for key in ("task", "split", "method", "format", "model", "n")},
+        "episodes": done,
+        **{key: stats[key] for key in ("correct", "em", "f1", "finished", "unfinished", "errors")},
+        "unfinished_rate": stats["unfinished"] / stats["n"],
+        "mean_steps": stats["mean_steps"],
+        "tokens": tokens,
+        "tokens_per_episode": tokens / done,
+        "cost_usd": stats["cost_usd"],
+        "cost_per_episode": stats["cost_usd"] / done,
+        "time_per_episode_s": stats["mean_episode_s"],
+        "wall_s": stats["wall_s"],
+    }
+
+
 def _cell(value: Any, fmt: str) -> str:
     text = "—" if value is None else fmt.format(value)
     return text.replace("|", "\\|").replace("\n", " ")
@@ -78,10 +103,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path, *, plots: bool = True) -> 
         raise FireactError("report: give at least one run folder")
     dirs = [Path(d) for d in run_dirs]
     runs = [read_run(d) for d in dirs]  # every folder checked before anything is written
-    rows = [
-        run_stats(run) | {"run": label}
-        for run, label in zip(runs, unique_labels(dirs), strict=True)
-    ]
+    rows = [report_row(label, run) for run, label in zip(runs, unique_labels(dirs), strict=True)]
     if plots:
         _figure(1, 1)  # no matplotlib: say so before writing anything
     out_dir = Path(out_dir)

@@ -9,8 +9,8 @@ Two formats are read:
   ``finished`` and optionally ``task`` (default hotpotqa); a run folder means its
   ``episodes.jsonl``;
 - FireAct's: one JSON object mapping an index into the task's split to ``{reward, em, f1, gt,
-  pred, prompt, traj, traj_by_line}``; an episode counts as finished when its trajectory reached
-  "Episode finished" (or, without a trajectory, when it has a prediction). FireAct drops the
+  pred, prompt, traj, traj_by_line}``; what its name, ids, golds and trajectories tell (task,
+  finished, episodes requested) is read by `fireact.report.fireact_files`. FireAct drops the
   episodes that never finished, so a file can hold fewer records than the questions asked.
 
 Scores are always recomputed from prediction and gold with the task's official rule. EM and F1
@@ -30,39 +30,27 @@ neither tells, a one-line error asks for ``--task``.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
-import re
 import zlib
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
 from fireact.files import jsonl_records, read_json, read_text
-from fireact.tasks import TASKS
-from fireact.tasks.base import Answer, Score, score_mmlu, score_qa, score_strategyqa
-from fireact.tasks.metrics import normalize_answer
-
-SCORERS = {
-    "hotpotqa": score_qa,
-    "bamboogle": score_qa,
-    "strategyqa": score_strategyqa,
-    "mmlu": score_mmlu,
-}
-EPISODES = "episodes.jsonl"
-RUN_FILES = ("summary.json", "config.json")  # where a run records `n`, the episodes requested
-
-# FireAct's generation.py names its output {task}_{split}_{start}_{end}_{model}_{temp}_{time}.json
-# (an MMLU split can be a subject file such as abstract_algebra_test).
-FIREACT_NAME = re.compile(
-    r"^(?P<task>hotpotqa|strategyqa|mmlu|bamboogle)_(?P<split>.+?)_(?P<start>\d+)_(?P<end>\d+)_"
+from fireact.report.fireact_files import (
+    Records,
+    episode_finished,
+    name_task,
+    requested,
+    task_from_golds,
 )
-# The paper's evaluation ranges that ids alone identify: (split, start, end) after the
-# Random(233) shuffle. HotpotQA: the 500 shuffled dev questions of the released trajectories.
-PAPER_RANGES = {"hotpotqa": ("dev", 0, 500)}
+from fireact.runs import CONFIG, EPISODES, SUMMARY, Record, Tally, run_stats
+from fireact.tasks import TASKS, task_spec
+from fireact.tasks.base import Answer, Score
+
+REQUESTED_IN = (SUMMARY, CONFIG)  # where a run records `n`, the episodes requested
 
 
 @dataclass(frozen=True)
@@ -80,7 +68,9 @@ class RunScore:
     """Scores of one file: EM and F1 are means over ``denominator`` episodes.
 
     ``n`` is the records in the file, ``missing`` the requested episodes it lacks (counted as
-    unfinished and wrong), ``denominator_from`` where the denominator came from.
+    unfinished and wrong), ``denominator_from`` where the denominator came from. The numbers come
+    from `fireact.runs.run_stats`; ``fireact score`` keeps its own names for two of them: ``n``
+    here is run_stats' ``done``, ``denominator`` its ``n`` (the episodes requested).
     """
 
     file: str
@@ -159,15 +149,21 @@ def _check_task(task: str, where: str) -> str:
     return task
 
 
+def _check_fields(rec: Any, where: str, fields: tuple[str, ...], shape: str) -> dict[str, Any]:
+    """`rec` itself when it is a JSON object with `fields`; else a one-line error at `where`."""
+    if not isinstance(rec, dict):
+        raise FireactError(f"{where}: expected {shape}")
+    for field in fields:
+        if field not in rec:
+            raise FireactError(f"{where}: missing field '{field}'")
+    return rec
+
+
 def _run_episodes(path: Path, text: str, task: str | None) -> list[Episode]:
     episodes = []
-    for lineno, rec in jsonl_records(path, text):
+    for lineno, line in jsonl_records(path, text):
         where = f"{path}:{lineno}"
-        if not isinstance(rec, dict):
-            raise FireactError(f"{where}: expected a JSON object per line")
-        for field in ("prediction", "gold"):
-            if field not in rec:
-                raise FireactError(f"{where}: missing field '{field}'")
+        rec = _check_fields(line, where, ("prediction", "gold"), "a JSON object per line")
         pred = rec["prediction"]
         if pred is not None and not isinstance(pred, str):
             raise FireactError(f"{where}: field 'prediction' should be a string or null")
@@ -182,60 +178,19 @@ def read_run_episodes(path: Path, task: str | None = None) -> list[Episode]:
     return _run_episodes(Path(path), load_text(path), task)
 
 
-def _fireact_finished(rec: dict[str, Any]) -> bool:
-    traj = rec.get("traj")
-    if isinstance(traj, str) and traj:
-        return "Episode finished" in traj
-    if isinstance(traj, list) and traj and isinstance(traj[-1], dict):  # chat-format messages
-        return "Episode finished" in str(traj[-1].get("content", ""))
-    return rec.get("pred") is not None
-
-
-def _fireact_records(path: Path, data: Any) -> dict[str, dict[str, Any]]:
+def _fireact_records(path: Path, data: Any) -> Records:
     if not isinstance(data, dict):
         raise FireactError(f"{path}: expected a JSON object mapping index to episode")
     for key, rec in data.items():
-        where = f"{path}: episode {key}"
-        if not isinstance(rec, dict):
-            raise FireactError(f"{where}: expected an object with gt and pred")
-        for field in ("gt", "pred"):
-            if field not in rec:
-                raise FireactError(f"{where}: missing field '{field}'")
+        _check_fields(rec, f"{path}: episode {key}", ("gt", "pred"), "an object with gt and pred")
     return data
 
 
-def task_from_golds(golds: Iterable[Answer]) -> str | None:
-    """The task FireAct's golds belong to, or None when they do not tell.
-
-    Booleans (FireAct's StrategyQA) or all yes/no: strategyqa; all single letters A-D: mmlu
-    (FireAct stores them lower-cased); any other strings: hotpotqa (Bamboogle scores alike).
-    """
-    values = [g for g in golds if g is not None]
-    if not values:
-        return None
-    if all(isinstance(g, bool) for g in values):
-        return "strategyqa"
-    if not all(isinstance(g, str) for g in values):
-        return None  # booleans mixed with strings, or numbers
-    texts = {g.strip().lower() for g in values}
-    if texts <= {"a", "b", "c", "d"}:
-        return "mmlu"
-    if texts <= {"yes", "no"}:
-        return "strategyqa"
-    return "hotpotqa"
-
-
-def _name_parts(path: Path) -> re.Match[str] | None:
-    name = path.name.removesuffix(".gz")
-    return FIREACT_NAME.match(name) if name.endswith(".json") else None
-
-
-def fireact_task(path: Path, records: dict[str, dict[str, Any]]) -> str:
+def fireact_task(path: Path, records: Records) -> str:
     """The task of a FireAct file: from its golds, checked against the task in its name."""
     from_golds = task_from_golds(rec["gt"] for rec in records.values())
-    parts = _name_parts(path)
-    from_name = parts["task"] if parts else None
-    if from_name and from_golds and SCORERS[from_name] is not SCORERS[from_golds]:
+    from_name = name_task(path)
+    if from_name and from_golds and task_spec(from_name).scorer is not task_spec(from_golds).scorer:
         raise FireactError(
             f"{path}: the file name says {from_name} but the golds look like {from_golds}: "
             f"pass --task {from_name} or --task {from_golds}"
@@ -249,80 +204,11 @@ def fireact_task(path: Path, records: dict[str, dict[str, Any]]) -> str:
     return task
 
 
-@functools.lru_cache(maxsize=16)
-def _split(task: str, split: str) -> tuple[Answer, ...] | None:
-    """Gold answers of our copy of a FireAct split, or None when we do not ship it."""
-    from fireact.tasks import load_task
-
-    subject = None
-    if task == "mmlu" and (m := re.fullmatch(r"(.+)_(dev|val|test)", split)):
-        subject, split = m[1], m[2]  # FireAct's per-subject split, e.g. abstract_algebra_test
-    try:
-        return tuple(ex.answer for ex in load_task(task, split, subject=subject).examples)
-    except FireactError:
-        return None
-
-
-@functools.lru_cache(maxsize=16)
-def _shuffled(size: int) -> tuple[int, ...]:
-    from fireact.tasks.base import select_indices
-
-    return tuple(select_indices(size, 0, None, shuffle=True))
-
-
-def _int_ids(records: dict[str, dict[str, Any]]) -> list[int] | None:
-    try:
-        return [int(key) for key in records]
-    except ValueError:
-        return None
-
-
-def _name_range(path: Path, records: dict[str, dict[str, Any]]) -> tuple[int, str] | None:
-    """The size of the range in a FireAct file name, checked against the ids where we can."""
-    parts = _name_parts(path)
-    if parts is None:
-        return None
-    task, split, start, end = parts["task"], parts["split"], int(parts["start"]), int(parts["end"])
-    golds = _split(task, split)
-    ids = _int_ids(records)
-    if golds is not None:
-        end = min(end, len(golds))  # generation.py slices past the end of a short split
-    size = max(end - start, 0)
-    where = f"range {start}-{end} of {task} {split} in the file name"
-    if golds is not None and ids is not None:
-        shuffled = set(ids) - set(_shuffled(len(golds))[start:end])
-        plain = set(ids) - set(range(start, end))
-        if shuffled and plain:
-            outside = sorted(min(shuffled, plain, key=len))[:3]
-            raise FireactError(
-                f"{path}: ids outside the {where} (shuffled or not): "
-                f"{', '.join(map(str, outside))}; pass --denominator N"
-            )
-    return size, where
-
-
-def _paper_range(task: str, records: dict[str, dict[str, Any]]) -> tuple[int, str] | None:
-    """The paper's evaluation range the ids fall in, when their golds match our split."""
-    if task not in PAPER_RANGES:
-        return None
-    split, start, end = PAPER_RANGES[task]
-    golds, ids = _split(task, split), _int_ids(records)
-    if golds is None or ids is None or any(not 0 <= i < len(golds) for i in ids):
-        return None
-    same = all(
-        golds[i] is not None and normalize_answer(str(golds[i])) == normalize_answer(str(rec["gt"]))
-        for i, rec in zip(ids, records.values(), strict=True)
-    )
-    if not same or not set(ids) <= set(_shuffled(len(golds))[start:end]):
-        return None
-    return end - start, f"ids: the paper's {end - start} shuffled {task} {split} questions"
-
-
 def run_requested(path: Path) -> tuple[int, str] | None:
     """``n`` (episodes requested) from the run files beside an ``episodes.jsonl``."""
     if path.name != EPISODES:
         return None
-    for name in RUN_FILES:
+    for name in REQUESTED_IN:
         info = path.parent / name
         if not info.is_file():
             continue
@@ -360,7 +246,16 @@ def score_episode(ep: Episode) -> Score:
     gold = ep.gold
     if ep.task == "strategyqa" and isinstance(gold, str):  # a "yes"/"no" gold, not a boolean
         gold = gold.strip().lower() in ("yes", "true")
-    return SCORERS[ep.task](ep.prediction, gold)
+    return task_spec(ep.task).scorer(ep.prediction, gold)
+
+
+def scored_tally(ep: Episode, record: Record | None = None) -> Tally:
+    """What `fireact.runs.run_stats` needs from one episode, scored as ``fireact score`` does:
+    finished, EM and F1 from `ep` (the task's official rule), the rest (steps, tokens, cost,
+    time, error) from its run record when given."""
+    score = score_episode(ep)
+    tally = Tally.of(record if record is not None else {})
+    return replace(tally, finished=ep.finished, em=bool(score.em), f1=score.f1)
 
 
 def read_fireact_episodes(path: Path, task: str | None = None) -> list[Episode]:
@@ -378,16 +273,14 @@ def read_fireact_episodes(path: Path, task: str | None = None) -> list[Episode]:
     return _fireact_episodes(path, _fireact_records(path, data), task)
 
 
-def _fireact_episodes(
-    path: Path, records: dict[str, dict[str, Any]], task: str | None
-) -> list[Episode]:
+def _fireact_episodes(path: Path, records: Records, task: str | None) -> list[Episode]:
     name = _check_task(task, str(path)) if task else fireact_task(path, records)
     return [
         Episode(
             name,
             None if rec["pred"] is None else str(rec["pred"]),
             rec["gt"],
-            _fireact_finished(rec),
+            episode_finished(rec),
         )
         for rec in records.values()
     ]
@@ -410,27 +303,24 @@ def score_file(path: Path, *, task: str | None = None, denominator: int | None =
     n = len(episodes)
     found = None
     if denominator is None and fmt == "fireact":
-        found = _name_range(path, records) or _paper_range(episodes[0].task, records)
+        found = requested(path, records, episodes[0].task)
     elif denominator is None:
         found = run_requested(path)
     denom, denom_from = _denominator(path, n, denominator, found)
-    scores = [score_episode(ep) for ep in episodes]
-    finished = sum(ep.finished for ep in episodes)
-    correct = sum(s.em for s in scores)
-    names = sorted({ep.task for ep in episodes})
+    stats = run_stats([scored_tally(ep) for ep in episodes], denom)
     return RunScore(
         file=str(path),
         format=fmt,
-        task=",".join(names),
-        n=n,
-        denominator=denom,
+        task=",".join(sorted({ep.task for ep in episodes})),
+        n=stats["done"],
+        denominator=stats["n"],
         denominator_from=denom_from,
-        missing=denom - n,
-        finished=finished,
-        unfinished=denom - finished,  # episodes missing from the file count as unfinished
-        correct=correct,
-        em=correct / denom,
-        f1=sum(s.f1 for s in scores) / denom,
+        missing=stats["n"] - stats["done"],
+        finished=stats["finished"],
+        unfinished=stats["unfinished"],  # episodes missing from the file count as unfinished
+        correct=stats["correct"],
+        em=stats["em"],
+        f1=stats["f1"],
     )
 
 
@@ -444,5 +334,6 @@ __all__ = [
     "read_run_episodes",
     "score_episode",
     "score_file",
+    "scored_tally",
     "task_from_golds",
 ]

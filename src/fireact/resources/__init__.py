@@ -1,12 +1,12 @@
-"""Data shipped with fireact: task splits, prompts and licences (see README.md here)."""
+"""Data shipped with fireact: task splits, prompts and licences (see README.md here).
+
+The path helper lives in `fireact.home` (with the cache root); `resource` and `ROOT` stay
+importable from here.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from fireact.home import RESOURCES as ROOT
+from fireact.home import resource
 
-ROOT = Path(__file__).resolve().parent
-
-
-def resource(*parts: str) -> Path:
-    """Path of a shipped data file, e.g. ``resource("hotpotqa", "dev.json")``."""
-    return ROOT.joinpath(*parts)
+__all__ = ["ROOT", "resource"]

@@ -1,10 +1,18 @@
-"""What a task is: examples with stable ids, a scorer, and the paper's episode selection."""
+"""What a task is: its spec, a loaded split (examples with stable ids, a scorer), the paper's
+episode selection.
+
+Owns `TaskSpec` (everything fireact needs to know about a task: where its splits are, how to read
+its files, how to score and reward an answer, which prompts fit it; the task registry in
+`fireact.tasks` holds them), `Task` (one loaded split), the scorers of the paper's tasks, the two
+ways FireAct writes the reward, and `select_indices`.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
@@ -51,6 +59,21 @@ def score_mmlu(prediction: str, gold: Answer) -> Score:
     return Score(ok, float(ok))
 
 
+Scorer = Callable[[str, Answer], Score]
+Reader = Callable[[Path, str], Sequence[Example]]  # (file, split) -> the file's examples
+RewardText = Callable[[bool], str]
+
+
+def reward_bool(em: bool) -> str:
+    """The reward as FireAct's QA tasks (HotpotQA, Bamboogle) return it: "True" / "False"."""
+    return str(em)
+
+
+def reward_int(em: bool) -> str:
+    """The reward as FireAct's StrategyQA and MMLU return it: "1" / "0"."""
+    return str(int(em))
+
+
 @dataclass(frozen=True)
 class Task:
     """A loaded split of a task: its examples and how to score a prediction against gold."""
@@ -58,16 +81,17 @@ class Task:
     name: str
     split: str
     examples: Sequence[Example]
-    scorer: Callable[[str, Answer], Score]
+    scorer: Scorer
     prompt_task: str  # which FireAct prompt family this task uses (hotpotqa/strategyqa/mmlu)
     source: str = ""  # the file or folder the examples came from
+    reward: RewardText | None = None  # the spec's reward rule; None: by the prompt family
 
     def reward_text(self, em: bool) -> str:
-        """How the final observation writes the reward, as FireAct's tasks return it: a bool
-        for the QA tasks ("True"/"False"), an int for StrategyQA and MMLU ("1"/"0")."""
-        if self.prompt_task in ("strategyqa", "mmlu"):
-            return str(int(em))
-        return str(em)
+        """How the final observation writes the reward (the task spec's `reward_text`); a task
+        built by hand follows its prompt family: "1"/"0" for StrategyQA and MMLU, else a bool."""
+        if self.reward is not None:
+            return self.reward(em)
+        return reward_int(em) if self.prompt_task in ("strategyqa", "mmlu") else reward_bool(em)
 
     def score(self, prediction: str, gold: Answer) -> Score:
         """Score one prediction against one gold answer; no gold (a test split) scores 0."""
@@ -80,6 +104,75 @@ class Task:
     ) -> list[Example]:
         """The paper's episode selection (see `select_indices`)."""
         return [self.examples[i] for i in select_indices(len(self.examples), start, end, shuffle)]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything fireact needs to know about a task; registering one (`fireact.tasks`) makes it
+    a ``--task`` of `fireact run` / `generate` / `score` and a line of `fireact tasks`.
+
+    A split is loaded by reading its shipped file with `read`; a user's own file in the task's
+    format (``--data``) is read the same way, its split named after the file. A task whose
+    splits are folders of per-subject files (MMLU) gives `subject_files` as well.
+    """
+
+    name: str
+    read: Reader  # the examples of one file in the task's format
+    splits: Mapping[str, Path]  # shipped split -> its file (a folder, with `subject_files`)
+    scorer: Scorer  # (prediction, gold) -> EM / F1; a missing gold is never passed
+    prompt_task: str  # the FireAct prompt family that fits: hotpotqa, strategyqa or mmlu
+    default_split: str | None = None  # None: the first of `splits`
+    reward_text: RewardText = reward_bool  # the reward in the final observation (default: a bool)
+    unlabelled: frozenset[str] = field(default_factory=frozenset)  # splits without gold answers
+    # (folder, split, subject or None) -> the split's files, in order; unknown subject: an error
+    subject_files: Callable[[Path, str, str | None], list[Path]] | None = None
+    summary: str = ""  # one line for listings and docs
+
+    REQUIRED = ("name", "read", "splits", "scorer", "prompt_task")
+
+    @property
+    def default(self) -> str:
+        """The split used when none is given."""
+        return self.default_split or next(iter(self.splits))
+
+    def labelled(self, split: str) -> bool:
+        """Whether a shipped split has gold answers."""
+        return split not in self.unlabelled
+
+    def problems(self) -> Iterator[str]:
+        """What is wrong with the spec (the registry refuses it with these)."""
+        for part in ("read", "scorer", "reward_text"):
+            if not callable(getattr(self, part)):
+                yield f"{part} must be a function"
+        if self.subject_files is not None and not callable(self.subject_files):
+            yield "subject_files must be a function"
+        if self.default_split is not None and self.default_split not in self.splits:
+            yield f"default_split {self.default_split!r} is not one of its splits"
+        if not set(self.unlabelled) <= set(self.splits):
+            yield f"unlabelled names splits it does not have: {sorted(set(self.unlabelled) - set(self.splits))}"
+
+    def load(
+        self, split: str | None = None, *, path: Path | None = None, subject: str | None = None
+    ) -> Task:
+        """A shipped split (default: `default`), or the user's file `path` in this task's format;
+        `subject` picks one subject of a split (tasks with `subject_files` only)."""
+        split = split or self.default
+        if path is None:
+            if split not in self.splits:
+                raise FireactError(
+                    f"unknown split '{split}' for task {self.name}: choose one of {', '.join(self.splits)}"
+                )
+            source = self.splits[split]
+            files = [source]
+            if self.subject_files is not None:
+                files = self.subject_files(source, split, subject)
+        else:
+            split = Path(path).stem
+            source, files = path, [path]
+        examples = [example for file in files for example in self.read(file, split)]
+        return Task(
+            self.name, split, examples, self.scorer, self.prompt_task, str(source), self.reward_text
+        )
 
 
 def select_indices(

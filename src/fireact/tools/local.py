@@ -3,8 +3,8 @@
 Owns the tool semantics on top of `fireact.tools.local_index` (which owns the index itself):
 
 * ``style="wiki"`` (ReAct): ``search[entity]`` opens a page and returns its first 5 sentences,
-  or answers ``Could not find [entity]. Similar: ['T1', ...].`` (up to 5 titles, in the
-  format of `fireact.tools.wikipedia`); ``lookup[keyword]`` walks the open page (`fireact.tools.base.lookup`).
+  or answers ``Could not find [entity]. Similar: ['T1', ...].`` (up to 5 titles:
+  `fireact.tools.text.not_found`, as `fireact.tools.wikipedia` answers); ``lookup[keyword]`` walks the open page (`fireact.tools.base.lookup`).
   Which page ``search[entity]`` opens, in order:
 
   1. a title equal to the entity up to case and spaces (an identical title first);
@@ -46,11 +46,11 @@ from fireact.tools.local_index import (
     LocalIndex,
     default_index_dir,
 )
+from fireact.tools.text import SIMILAR, not_found
 
 STYLES = ("wiki", "google")
 WIKI_CANDIDATES = 10  # BM25 hits examined for a title match
 WIKI_TITLE_BOOST = 3.0
-SIMILAR = 5  # titles listed in "Could not find ... Similar: [...]"
 GOOGLE_CANDIDATES = 5  # paragraphs re-ranked by their best window
 GOOGLE_TITLE_BOOST = 2.0
 WINDOW_WEIGHT = 1.0  # weight of the window's term coverage against the relative BM25 score
@@ -112,7 +112,7 @@ class LocalSearch:
         page = self._cached(query, self.find_page)
         if isinstance(page, Hit):
             return open_page(state, page.sentences)
-        return f"Could not find [{query}]. Similar: {page}."
+        return not_found(query, page)
 
     def _cached(self, query: str, find: Callable[[str], _R]) -> _R:
         """``find(query)``, remembered for the last `cache_size` distinct queries."""

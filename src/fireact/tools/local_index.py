@@ -1,20 +1,17 @@
 """The on-disk paragraph index behind the offline search tool (`fireact.tools.local`).
 
-Owns the index format (tantivy schema, text analyzers, the metadata file), reading paragraph
-sources with one-line errors, building an index (`build_index`), the default index of the
-shipped HotpotQA dev paragraphs (`default_index_dir`), and the ranking primitives the tool
-uses (`LocalIndex`: exact title match, BM25 over title + body, term statistics).
+Owns the index format (tantivy schema, text analyzers, the metadata file), building an index
+(`build_index`) from paragraph sources (read by `fireact.tools.paragraphs`), the default index
+of the shipped HotpotQA dev paragraphs (`default_index_dir`, under `fireact.home.fireact_home`),
+and the ranking primitives the tool uses (`LocalIndex`: exact title match, BM25 over title +
+body, term statistics).
 
 Index folders follow `fireact.outputs`: a build is locked (one builder per folder), written in
 ``.OUT.<pid>.building`` next to the folder and renamed into place when complete, marks the
 folder as an index (``.fireact-index``), and replaces (``--overwrite``) only a folder holding an
 index; a damaged index is reported in one line with the command that rebuilds it.
 
-Sources are HotpotQA JSON files (a list of records whose ``context`` is ``[[title,
-[sentences]]]``) or JSONL files with one ``{"title": ..., "text": ...}`` object per line (or
-``"sentences": [...]`` instead of ``text``). A file is read as JSONL when its name ends in
-``.jsonl`` or its first non-blank character is ``{``; otherwise as one JSON list. Paragraphs
-with no non-blank sentence are skipped; of paragraphs sharing a title the first one is kept.
+Of paragraphs sharing a title the first one is kept.
 """
 
 from __future__ import annotations
@@ -23,22 +20,21 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import tantivy
 
 from fireact.errors import FireactError
+from fireact.home import fireact_home as fireact_home  # re-exported: its old home
+from fireact.home import resource
 from fireact.outputs import (
     FolderLock,
     atomic_write_text,
@@ -48,8 +44,10 @@ from fireact.outputs import (
     mark_owned,
     os_errors,
     refuse_overlap,
+    replace_folder,
 )
-from fireact.resources import resource
+from fireact.tools.paragraphs import HOTPOT_SHAPE, Paragraph, read_paragraphs
+from fireact.tools.text import split_sentences as split_sentences  # re-exported
 
 FORMAT_VERSION = 1
 META_FILE = "fireact-index.json"
@@ -82,17 +80,6 @@ STOPWORDS = """
     this those through to too under until up very was we were what when where which
     while who whom whose why will with would you your
 """.split()  # noqa: SIM905
-
-HOTPOT_SHAPE = "expected a JSON list of HotpotQA records with 'context': [[title, [sentences]]]"
-JSONL_SHAPE = 'expected one {"title": ..., "text": ...} object per line'
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """One page of the corpus: its title and its sentences, exactly as given in the source."""
-
-    title: str
-    sentences: list[str]
 
 
 @dataclass(frozen=True)
@@ -143,114 +130,6 @@ def title_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
-# ---------------------------------------------------------------- reading sources
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences at ``.``/``!``/``?`` + space + a capital, digit or quote.
-
-    Simple and deterministic: no split after an initial (``J. R. R.``), a dotted abbreviation
-    (``U.S.``) or a common abbreviation (``Dr.``, ``St.``, ``Inc.``...).
-    """
-    text = " ".join(text.split())
-    sentences, start = [], 0
-    for m in _BOUNDARY.finditer(text):
-        word = text[start : m.start() + 1].rsplit(" ", 1)[-1]
-        if _is_abbreviation(word):
-            continue
-        sentences.append(text[start : m.end()].strip())
-        start = m.end()
-    if text[start:].strip():
-        sentences.append(text[start:].strip())
-    return sentences
-
-
-_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset(
-    """
-    mr mrs ms dr st jr sr vs no mt ft gen col lt sgt capt prof rev inc co corp ltd bros
-    jan feb mar apr jun jul aug sep sept oct nov dec approx est
-    """.split()  # noqa: SIM905
-)
-
-
-def _is_abbreviation(word: str) -> bool:
-    if not word.endswith("."):
-        return False
-    stem = word.rstrip(".").lstrip("\"'([")
-    return len(stem) == 1 or "." in stem or stem.lower() in _ABBREVIATIONS
-
-
-def read_paragraphs(path: Path) -> Iterator[Paragraph]:
-    """The non-empty paragraphs of one source file, in file order (FireactError if malformed)."""
-    if not path.is_file():
-        raise FireactError(f"{path}: no such file; give a HotpotQA JSON or a title/text JSONL file")
-    try:
-        with path.open(encoding="utf-8") as f:
-            head = f.read(4096).lstrip()
-        if path.suffix == ".jsonl" or head.startswith("{"):
-            paragraphs = _read_jsonl(path)
-        else:
-            paragraphs = _read_hotpot(path) if head else iter(())
-        for p in paragraphs:
-            if any(s.strip() for s in p.sentences):
-                yield p
-    except UnicodeDecodeError as e:
-        raise FireactError(f"{path}: not UTF-8 text ({e.reason}); save it as UTF-8") from None
-
-
-def _read_hotpot(path: Path) -> Iterator[Paragraph]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        message = f"{path} line {e.lineno}: not valid JSON ({e.msg}); {HOTPOT_SHAPE}"
-        raise FireactError(message) from None
-    if not isinstance(data, list):
-        raise FireactError(f"{path}: got a JSON {type(data).__name__}; {HOTPOT_SHAPE}")
-    for i, record in enumerate(data):
-        where = f"{path} record {i}"
-        if not isinstance(record, dict) or "context" not in record:
-            raise FireactError(f"{where}: missing 'context'; {HOTPOT_SHAPE}")
-        context = record["context"]
-        if not isinstance(context, list):
-            raise FireactError(f"{where}: 'context' is not a list; {HOTPOT_SHAPE}")
-        for item in context:
-            ok = isinstance(item, list | tuple) and len(item) == 2
-            if not ok or not isinstance(item[1], list):
-                raise FireactError(f"{where}: a 'context' item is not [title, [sentences]]")
-            yield _paragraph(item[0], item[1], where)
-
-
-def _read_jsonl(path: Path) -> Iterator[Paragraph]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FireactError(f"{where}: not valid JSON ({e.msg}); {JSONL_SHAPE}") from None
-            if not isinstance(obj, dict) or "title" not in obj:
-                raise FireactError(f"{where}: missing 'title'; {JSONL_SHAPE}")
-            if "sentences" in obj:
-                sentences = obj["sentences"]
-            elif "text" in obj:
-                text = obj["text"]  # a string, or (HotpotQA's wiki dump) a list of sentences
-                sentences = split_sentences(text) if isinstance(text, str) else text
-            else:
-                raise FireactError(f"{where}: missing 'text' (or 'sentences'); {JSONL_SHAPE}")
-            yield _paragraph(obj["title"], sentences, where)
-
-
-def _paragraph(title: Any, sentences: Any, where: str) -> Paragraph:
-    if not isinstance(title, str) or not title.strip():
-        raise FireactError(f"{where}: the title must be a non-empty string, got {title!r:.60}")
-    if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
-        raise FireactError(f"{where}: the sentences of {title!r:.60} must be a list of strings")
-    return Paragraph(title, sentences)
-
-
 # ---------------------------------------------------------------- building
 
 
@@ -290,7 +169,7 @@ def build_index(
             except (OSError, ValueError) as err:  # tantivy reports write errors as ValueError
                 raise _write_failed(out, err) from None
             _check_replaceable(out, overwrite)  # nobody put a file in `out` meanwhile
-            _move_into_place(building, place)
+            replace_folder(building, place)
         finally:
             shutil.rmtree(building, ignore_errors=True)
     return stats
@@ -306,21 +185,6 @@ def _check_replaceable(out: Path, overwrite: bool) -> None:
         )
     # indexes built before the marker existed are recognised by their metadata file
     check_owned(out, MARKER_KIND, owns=INDEX_FILES, legacy_markers=[META_FILE])
-
-
-def _move_into_place(built: Path, out: Path) -> None:
-    """Rename the finished `built` folder to `out`, replacing an existing `out`."""
-    old = out.parent / f".{out.name}.{os.getpid()}.old"
-    with os_errors(out, "replacing"):
-        if out.exists():
-            os.rename(out, old)
-        try:
-            os.rename(built, out)
-        except OSError:
-            if old.exists():
-                os.rename(old, out)  # put the earlier index back
-            raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_failed(out: Path, err: Exception) -> FireactError:
@@ -393,11 +257,6 @@ def _write_meta(directory: Path, sources: list[Path], stats: dict) -> None:
 
 
 # ---------------------------------------------------------------- default index
-
-
-def fireact_home() -> Path:
-    """fireact's cache root: ``$FIREACT_HOME``, else ``~/.cache/fireact``."""
-    return Path(os.environ.get("FIREACT_HOME") or "~/.cache/fireact").expanduser()
 
 
 def default_index_dir() -> Path:

@@ -2,59 +2,30 @@
 
 This module owns the SerpAPI request (Google engine, en/us), the reduction of a SerpAPI response
 to one observation string in FireAct's order of preference (`extract_observation`), and the
-translation of HTTP failures into readable exceptions. It does not retry or cache: retries are
-the caller's business and caching is `fireact.tools.cache.CachedTool`'s.
+translation of SerpAPI's answers into readable exceptions (`SerpAPIError`, a
+`fireact.tools.http.ToolHTTPError`). The request itself goes through `fireact.tools.http.get`
+(no retries unless `retries` is given); caching is `fireact.tools.cache.CachedTool`'s.
 
 The API key travels only in the request's query string. It never appears in an observation or
-an exception message, and httpx's own request log lines are redacted (see `_RedactApiKey`).
+an exception message, and httpx's own request log lines are redacted (`fireact.tools.http`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from typing import Any
-
-import httpx
 
 from fireact.errors import FireactError
 from fireact.tools.base import ToolState
+from fireact.tools.http import ToolHTTPError, WebTool, redact, retryable_status
 
 DEFAULT_URL = "https://serpapi.com/search.json"
 NO_RESULTS = "Google hasn't returned any results"  # SerpAPI's "error" for an empty result page
 
 
-class SerpAPIError(RuntimeError):
+class SerpAPIError(ToolHTTPError):
     """A SerpAPI call failed. `retryable` says whether trying again later may help."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-
-
-class _RedactApiKey(logging.Filter):
-    """Hide ``api_key=...`` in the request URLs that httpx logs at INFO level."""
-
-    _pattern = re.compile(r"(api_key=)[^&\s\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.msg = record.getMessage()
-            record.args = None
-        record.msg = self._pattern.sub(r"\1***", str(record.msg))
-        return True
-
-
-def _install_log_redaction() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactApiKey) for f in logger.filters):
-        logger.addFilter(_RedactApiKey())
-
-
-_install_log_redaction()
 
 
 def build_params(query: str, api_key: str, hl: str = "en", gl: str = "us") -> dict[str, str]:
@@ -98,10 +69,6 @@ def extract_observation(response: dict[str, Any]) -> str:
     return "None"
 
 
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
 def parse_response(status: int, body: bytes, api_key: str, query: str) -> dict[str, Any]:
     """Decode a SerpAPI reply into its JSON object, or raise `SerpAPIError`/`FireactError`.
 
@@ -113,15 +80,15 @@ def parse_response(status: int, body: bytes, api_key: str, query: str) -> dict[s
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        snippet = _redact(body[:120].decode("utf-8", "replace"), api_key).replace("\n", " ")
+        snippet = redact(body[:120].decode("utf-8", "replace"), api_key).replace("\n", " ")
         raise SerpAPIError(
             f"SerpAPI returned HTTP {status} with a non-JSON body for query {query!r}: {snippet!r}",
             status=status,
-            retryable=status >= 500 or status == 429,
+            retryable=retryable_status(status),
         )
     error = data.get("error")
     if error and not (status == 200 and NO_RESULTS in str(error)):
-        message = _redact(str(error), api_key)
+        message = redact(str(error), api_key)
         if status in (401, 403) or "api key" in message.lower():
             raise FireactError(
                 f"SerpAPI rejected the API key (HTTP {status}: {message}): "
@@ -130,18 +97,18 @@ def parse_response(status: int, body: bytes, api_key: str, query: str) -> dict[s
         raise SerpAPIError(
             f"SerpAPI error (HTTP {status}) for query {query!r}: {message}",
             status=status,
-            retryable=status >= 500 or status == 429,
+            retryable=retryable_status(status),
         )
     if status != 200:
         raise SerpAPIError(
             f"SerpAPI returned HTTP {status} for query {query!r}",
             status=status,
-            retryable=status >= 500 or status == 429,
+            retryable=retryable_status(status),
         )
     return data
 
 
-class SerpAPISearch:
+class SerpAPISearch(WebTool):
     """``search[query]`` → the FireAct observation of a Google search through SerpAPI."""
 
     name = "serpapi"
@@ -154,6 +121,7 @@ class SerpAPISearch:
         timeout: float = 30.0,
         hl: str = "en",
         gl: str = "us",
+        retries: int = 0,
     ) -> None:
         key = api_key or os.environ.get("SERPAPI_API_KEY", "")
         if not key.strip():
@@ -162,41 +130,25 @@ class SerpAPISearch:
             )
         self._api_key = key.strip()
         # $SERPAPI_BASE_URL: a proxy or a compatible service (and the contract-faithful fake)
-        self.base_url = base_url or os.environ.get("SERPAPI_BASE_URL") or DEFAULT_URL
-        self.timeout = timeout
+        url = base_url or os.environ.get("SERPAPI_BASE_URL") or DEFAULT_URL
+        super().__init__(url, timeout=timeout, retries=retries)
         self.hl, self.gl = hl, gl
-        self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"SerpAPISearch(base_url={self.base_url!r}, timeout={self.timeout})"
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        return self._client
-
     async def search(self, query: str) -> dict[str, Any]:
         """The decoded SerpAPI response for one query."""
-        params = build_params(query, self._api_key, self.hl, self.gl)
-        try:
-            reply = await self._http().get(self.base_url, params=params)
-        except httpx.TimeoutException:
-            raise SerpAPIError(
-                f"SerpAPI timed out after {self.timeout:g}s for query {query!r}", retryable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            reason = _redact(str(exc) or type(exc).__name__, self._api_key)
-            raise SerpAPIError(
-                f"SerpAPI request failed for query {query!r}: {reason}", retryable=True
-            ) from None
-        return parse_response(reply.status_code, reply.content, self._api_key, query)
+        return await self._fetch(
+            build_params(query, self._api_key, self.hl, self.gl),
+            lambda reply: parse_response(reply.status_code, reply.content, self._api_key, query),
+            service="SerpAPI",
+            what=f"query {query!r}",
+            error=SerpAPIError,
+            secret=self._api_key,
+        )
 
     async def __call__(self, action: str, argument: str, state: ToolState) -> str:
         if action != "search":
             raise ValueError(f"serpapi answers only search[...], not {action}[...]")
         return extract_observation(await self.search(argument))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -1,8 +1,10 @@
 """ReAct's Wikipedia tool over the live MediaWiki API: ``search[entity]`` and ``lookup[keyword]``.
 
 This module owns the MediaWiki requests (`page_params`, `search_params`), the parsing of their
-JSON replies (`parse_page`, `parse_search`), the page-to-sentences split (`split_sentences`)
-and the ReAct observation texts. Lookup itself is `fireact.tools.base.lookup`.
+JSON replies (`parse_page`, `parse_search`) and the page-to-sentences split (`split_sentences`:
+paragraphs and headings here, sentences by `fireact.tools.text.split_sentences`). The requests
+go through `fireact.tools.http.get`; the "not found" text is `fireact.tools.text.not_found`;
+lookup itself is `fireact.tools.base.lookup`.
 
 Semantics, following ReAct's ``wikienv.py``:
 
@@ -27,6 +29,9 @@ import httpx
 
 from fireact import __version__
 from fireact.tools.base import ToolState, lookup, open_page
+from fireact.tools.http import ToolHTTPError, WebTool, retryable_status
+from fireact.tools.text import not_found as not_found  # re-exported: ReAct's text
+from fireact.tools.text import split_sentences as split_paragraph
 
 DEFAULT_URL = "https://en.wikipedia.org/w/api.php"
 USER_AGENT = (
@@ -35,18 +40,10 @@ USER_AGENT = (
 )
 
 _HEADING = re.compile(r"^=+[^=].*?=+$")
-# A sentence ends at . ! or ? (optionally closed by a quote or bracket) followed by whitespace
-# and something that can start a sentence; "e.g. the" and "3.5 m" stay whole.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[A-Z0-9\"'(\[])")
 
 
-class WikipediaError(RuntimeError):
+class WikipediaError(ToolHTTPError):
     """A MediaWiki API call failed. `retryable` says whether trying again later may help."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -128,24 +125,34 @@ def parse_search(data: Any) -> list[str]:
 
 def split_sentences(text: str) -> list[str]:
     """Split plain page text into sentences: one paragraph per line, empty lines and
-    ``== Section ==`` headings dropped, then each paragraph split after ``.``, ``!`` or ``?``
-    followed by whitespace and a capital letter, digit, quote or bracket. Simple and
-    deterministic (ReAct split on ``". "``); abbreviations like "U.S. Army" still split."""
+    ``== Section ==`` headings dropped, then each paragraph split by
+    `fireact.tools.text.split_sentences` (which keeps "U.S. Army" or "J. R. R. Tolkien" whole)."""
     sentences: list[str] = []
     for line in text.splitlines():
         paragraph = line.strip()
-        if not paragraph or _HEADING.match(paragraph):
-            continue
-        sentences += [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
+        if paragraph and not _HEADING.match(paragraph):
+            sentences += split_paragraph(paragraph)
     return sentences
 
 
-def not_found(entity: str, similar: list[str]) -> str:
-    """ReAct's observation for an entity with no page of that title."""
-    return f"Could not find [{entity}]. Similar: {similar[:5]}."
+def _decode(reply: httpx.Response, what: str) -> Any:
+    """The JSON of a 200 reply; any other status or a body that is not JSON: `WikipediaError`."""
+    status = reply.status_code
+    if status != 200:
+        raise WikipediaError(
+            f"Wikipedia returned HTTP {status} for {what}",
+            status=status,
+            retryable=retryable_status(status),
+        )
+    try:
+        return json.loads(reply.content)
+    except ValueError:
+        raise WikipediaError(
+            f"Wikipedia returned a non-JSON body for {what}: {reply.text[:120]!r}"
+        ) from None
 
 
-class WikipediaSearch:
+class WikipediaSearch(WebTool):
     """ReAct's ``search[entity]`` / ``lookup[keyword]`` over the MediaWiki API."""
 
     name = "wikipedia"
@@ -156,45 +163,21 @@ class WikipediaSearch:
         base_url: str = DEFAULT_URL,
         timeout: float = 30.0,
         user_agent: str = USER_AGENT,
+        retries: int = 0,
     ) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
+        headers = {"User-Agent": user_agent}
+        super().__init__(base_url, timeout=timeout, retries=retries, headers=headers)
         self.user_agent = user_agent
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout, headers={"User-Agent": self.user_agent}
-            )
-        return self._client
 
     async def _get(self, params: dict[str, str]) -> Any:
-        what = params.get("titles") or params.get("srsearch")
-        try:
-            reply = await self._http().get(self.base_url, params=params)
-        except httpx.TimeoutException:
-            raise WikipediaError(
-                f"Wikipedia timed out after {self.timeout:g}s for {what!r}", retryable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise WikipediaError(
-                f"Wikipedia request failed for {what!r}: {exc or type(exc).__name__}",
-                retryable=True,
-            ) from None
-        status = reply.status_code
-        if status != 200:
-            raise WikipediaError(
-                f"Wikipedia returned HTTP {status} for {what!r}",
-                status=status,
-                retryable=status >= 500 or status == 429,
-            )
-        try:
-            return json.loads(reply.content)
-        except ValueError:
-            raise WikipediaError(
-                f"Wikipedia returned a non-JSON body for {what!r}: {reply.text[:120]!r}"
-            ) from None
+        what = repr(params.get("titles") or params.get("srsearch"))
+        return await self._fetch(
+            params,
+            lambda reply: _decode(reply, what),
+            service="Wikipedia",
+            what=what,
+            error=WikipediaError,
+        )
 
     async def fetch_page(self, title: str) -> Page | None:
         """The page titled ``title`` (after redirects), or None when there is none."""
@@ -227,8 +210,3 @@ class WikipediaSearch:
         if action == "lookup":
             return lookup(state, argument)
         raise ValueError(f"wikipedia answers search[...] and lookup[...], not {action}[...]")
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -38,9 +38,9 @@ from pydantic import (
 
 from fireact.errors import FireactError
 from fireact.files import read_yaml
+from fireact.home import packaged
 from fireact.overrides import parse_overrides, set_dotted
-
-PACKAGED_PREFIX = "fireact:"  # dataset: fireact:finetune/alpaca_format/hotpotqa.json
+from fireact.train.precision import Precision
 
 
 class _Strict(BaseModel):
@@ -98,7 +98,7 @@ class SFTConfig(_Strict):
     method: Literal["lora", "qlora", "full"] = "lora"
     lora: LoraSettings = Field(default_factory=LoraSettings)
     qlora_bits: Literal[4, 8] = 4
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    precision: Precision = "auto"
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     gradient_checkpointing: bool = False
     cpu_threads: int | None = Field(None, gt=0)  # torch threads on CPU; tiny models: 1 is fastest
@@ -127,10 +127,8 @@ class SFTConfig(_Strict):
     @classmethod
     def _packaged(cls, value: Any) -> Any:
         """``fireact:finetune/...`` names a data file shipped inside the package."""
-        if isinstance(value, str) and value.startswith(PACKAGED_PREFIX):
-            from fireact.resources import resource
-
-            return resource(*value.removeprefix(PACKAGED_PREFIX).split("/"))
+        if isinstance(value, str):
+            return packaged(value) or value
         return value
 
     @field_validator("dataset", "eval_dataset")

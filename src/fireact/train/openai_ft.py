@@ -13,22 +13,16 @@ option as the user spelled it: the recipe key (``n_epochs``), or the command-lin
 (``--n-epochs``) for `check_options(..., flags=True)`.
 
 Connection: `api_key` or ``$OPENAI_API_KEY`` (required), `base_url` or ``$OPENAI_BASE_URL``
-(default OpenAI's). Every SDK error becomes a one-line `FireactError` (a rejected key, an
-unknown job or file, a refused connection, an API error with its message), and so does an
-answer that is not what the API promises (an HTML page from a proxy, a 200 without the job's
-``id`` or ``status``): the line names the endpoint and a short excerpt of what came back. The
-key itself never appears in a message.
+(default OpenAI's). Every SDK error, and every answer that is not what the API promises,
+becomes a one-line `FireactError` naming the endpoint (`fireact.train.openai_ft_api`). The key
+itself never appears in a message.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fireact.data.check import check_chat_file
 from fireact.errors import FireactError
-from fireact.llm.openai_backend import connection_reason
+from fireact.home import packaged
+from fireact.openai_client import scrub as scrub  # re-exported
+from fireact.train.openai_ft_api import api_errors, api_json, make_client
 
 TERMINAL = ("succeeded", "failed", "cancelled")
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-EXCERPT_CHARS = 80
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]+")
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 JOB_FIELDS = {"id": str, "status": str}  # what a job answer must hold
 LIST_FIELDS = {"data": list}  # what a page of jobs or events must hold
 
@@ -108,121 +100,6 @@ def _problem(error: Any, spell: Callable[[str], str]) -> str:
     if error["type"] == "missing":
         return f"missing required key {key!r}"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"
-
-
-# ---------------------------------------------------------------- client and answers
-
-
-def make_client(
-    base_url: str | None = None,
-    api_key: str | None = None,
-    *,
-    timeout_s: float = 60.0,
-    max_retries: int = 2,
-) -> openai.OpenAI:
-    """A sync SDK client; a missing key is a `FireactError`."""
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        raise FireactError(
-            "OPENAI_API_KEY is not set: export your OpenAI API key (or pass api_key)"
-        )
-    url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    return openai.OpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=max_retries)
-
-
-@contextmanager
-def api_errors(client: openai.OpenAI, action: str) -> Iterator[None]:
-    """Turn the SDK's errors raised while doing `action` into one-line `FireactError`s."""
-    try:
-        yield
-    except openai.AuthenticationError:
-        raise FireactError(
-            f"{action}: the API key was rejected (401); check OPENAI_API_KEY"
-        ) from None
-    except openai.APIStatusError as err:
-        if not isinstance(err.body, dict):  # not the API's JSON error: a proxy's page, say
-            raise FireactError(_not_json(client, action, err.response)) from None
-        if isinstance(err, openai.PermissionDeniedError):
-            raise FireactError(
-                f"{action}: permission denied (403): {_message(client, err)}"
-            ) from None
-        if isinstance(err, openai.NotFoundError):
-            raise FireactError(f"{action}: not found (404): {_message(client, err)}") from None
-        raise FireactError(
-            f"{action}: API error {err.status_code}: {_message(client, err)}"
-        ) from None
-    except openai.APIConnectionError as err:
-        raise FireactError(
-            f"{action}: cannot reach {client.base_url} ({connection_reason(err)});"
-            " check base_url / OPENAI_BASE_URL"
-        ) from None
-
-
-def _message(client: openai.OpenAI, err: openai.APIStatusError) -> str:
-    body = err.body if isinstance(err.body, dict) else {}
-    inner = body.get("error") if isinstance(body.get("error"), dict) else body
-    text = str(inner.get("message") or err.message)
-    return scrub(text, client.api_key)
-
-
-def scrub(text: str, key: str | None) -> str:
-    """`text` on one line with the key (and anything that looks like an sk- key) masked."""
-    if key:
-        text = text.replace(key, "***")
-    return " ".join(_KEYLIKE.sub(r"\1***", text).split())
-
-
-def excerpt(text: str, key: str | None = None, limit: int = EXCERPT_CHARS) -> str:
-    """The start of `text` on one line, key masked, cut to `limit` characters with "…"."""
-    text = scrub(text, key)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _endpoint(response: Any) -> str:
-    """``POST https://host/v1/files``: the request's method and URL, without its query."""
-    request = response.request
-    return f"{request.method} {str(request.url).split('?', 1)[0]}"
-
-
-def _not_json(client: openai.OpenAI, action: str, response: Any) -> str:
-    """The one line for an answer that is not JSON (an HTML page, text, nothing)."""
-    text, key = response.text, client.api_key
-    if not text.strip():
-        came = "an empty body"
-    elif "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
-        title = _TITLE.search(text)
-        came = f"an HTML page ({excerpt(title.group(1), key)!r})" if title else "an HTML page"
-    else:
-        came = f"text ({excerpt(text, key)!r})"
-    return (
-        f"{action}: {_endpoint(response)} answered {response.status_code} with {came} instead"
-        " of the API's JSON; check base_url / OPENAI_BASE_URL (or a proxy in between)"
-    )
-
-
-def api_json(
-    client: openai.OpenAI, action: str, raw: Any, fields: Mapping[str, type]
-) -> dict[str, Any]:
-    """The JSON object of a raw SDK response, holding `fields` (name → type, and a ``data``
-    list only objects); anything else is a one-line `FireactError` naming the endpoint."""
-    response = raw.http_response
-    try:
-        body = json.loads(response.text)
-    except ValueError:
-        raise FireactError(_not_json(client, action, response)) from None
-    missing = [
-        name for name, kind in fields.items()
-        if not isinstance(body, dict) or not isinstance(body.get(name), kind)
-    ]  # fmt: skip
-    if not missing and "data" in fields and not all(isinstance(x, dict) for x in body["data"]):
-        missing = ["data"]
-    if missing:
-        names = " and ".join(repr(name) for name in missing)
-        raise FireactError(
-            f"{action}: {_endpoint(response)} answered {response.status_code} without {names}"
-            f" (got {excerpt(response.text, client.api_key)}); check base_url / OPENAI_BASE_URL"
-        )
-    return body
 
 
 # ---------------------------------------------------------------- commands
@@ -431,11 +308,7 @@ def _ending(job: dict[str, Any]) -> str:
 
 def _recipe_file(value: str) -> Path:
     """A file named in a recipe: a path, or ``fireact:...`` for one shipped in the package."""
-    if value.startswith("fireact:"):
-        from fireact.resources import resource
-
-        return resource(*value.removeprefix("fireact:").split("/"))
-    return Path(value).expanduser()
+    return packaged(value) or Path(value).expanduser()
 
 
 def read_recipe(path: Path) -> Recipe:
