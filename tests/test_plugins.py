@@ -68,8 +68,8 @@ def test_plugin_adds_a_task_a_tool_and_a_backend(plugin_env):
         plugin_env,
     )
     assert json.loads(out) == {
-        "tasks": ["hotpotqa", "bamboogle", "strategyqa", "mmlu", "toy"],
-        "tools": ["local", "serpapi", "wikipedia", "toy"],
+        "tasks": ["hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa", "toy"],
+        "tools": ["local", "serpapi", "wikipedia", "calculate", "sql", "toy"],
         "help": "use openai:MODEL, vllm:PATH_OR_ID[:ADAPTER], hf:PATH[:ADAPTER], scripted:FILE or echo:ANSWER",
         "ids": ["toy-sky", "toy/test/1"],
         "reward": "full marks",

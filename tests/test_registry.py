@@ -182,13 +182,14 @@ def test_plugin_problems_are_listed(plugged):
 
 
 def test_task_views_keep_their_old_shape():
-    assert tuple(TASKS) == ("hotpotqa", "bamboogle", "strategyqa", "mmlu")
+    assert tuple(TASKS) == ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa")
     assert SPLITS["strategyqa"] == ("dev", "test", "train_filtered")
     assert dict(DEFAULT_SPLIT) == {
         "hotpotqa": "dev",
         "bamboogle": "test",
         "strategyqa": "dev",
         "mmlu": "test",
+        "tableqa": "dev",
     }
 
 
@@ -256,14 +257,24 @@ def test_a_registered_task_is_loaded_and_scored_by_its_spec(tmp_path):
 
 
 def test_tool_specs_say_style_network_and_actions():
-    assert names() == ("local", "serpapi", "wikipedia")
-    local, serpapi, wiki = (tool_spec(n) for n in names())
+    assert names() == ("local", "serpapi", "wikipedia", "calculate", "sql")
+    local, serpapi, wiki, calc, sql = (tool_spec(n) for n in names())
     assert (local.network, serpapi.network, wiki.network) == (False, True, True)
+    assert (calc.network, sql.network, sql.settings) == (False, False, ("tables_for",))
+    assert calc.actions == {"calculate"} and sql.actions == {"sql", "tables"}
     assert local.style_for(None) == "google" and local.style_for("wiki") == "wiki"
     assert serpapi.style_for("wiki") == "google" and wiki.style_for(None) == "wiki"
     assert serpapi.actions == {"search"} and wiki.actions == {"search", "lookup"}
     with pytest.raises(FireactError, match="unknown tool 'bing': choose one of local, serpapi"):
         tool_spec("bing")
+
+
+def test_tools_combine_into_one_spec_with_every_action():
+    both = tool_spec("sql,calculate")
+    assert (both.name, both.actions) == ("sql,calculate", {"sql", "tables", "calculate"})
+    assert (both.network, both.settings) == (False, ("tables_for",))
+    with pytest.raises(FireactError, match="both answer search"):
+        tool_spec("local,serpapi")
 
 
 def test_build_a_tool_from_its_settings(tmp_path):

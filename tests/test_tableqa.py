@@ -21,6 +21,7 @@ import pytest
 
 from fireact.errors import FireactError
 from fireact.tableqa import PROMPT_FILE, SPLITS
+from fireact.tableqa.checks import compile_query
 from fireact.tableqa.data import TableData, TableQAExample, read_tableqa
 from fireact.tableqa.generate import (
     KINDS,
@@ -116,41 +117,6 @@ def test_number_helpers():
 
 
 # --- every shipped answer re-checked by SQL ---------------------------------------------------
-
-
-def _key_sql(key: Any) -> str:
-    return f'("{key[1]}" - "{key[2]}")' if isinstance(key, list) else f'"{key}"'
-
-
-def compile_query(q: dict[str, Any]) -> tuple[str, list[Any], int]:
-    """SQL of one check query; selects the answer, then the ORDER BY keys (their count)."""
-    select = q["select"]
-    if isinstance(select, str):
-        head = f'"{select}"'
-    elif select[0] == "count":
-        head = "COUNT(*)"
-    else:
-        head = f'{select[0].upper()}("{select[1]}")'
-    sql = f'SELECT {{cols}} FROM "{q["from"]}"'
-    if "join" in q:
-        sql += f' JOIN "{q["join"]}" USING ("{q["using"]}")'
-    conds, params = [], []
-    for col, op, value in q.get("where", []):
-        assert op in ("=", ">", "<", "is null")
-        if op == "is null":
-            conds.append(f'"{col}" IS NULL')
-        else:
-            conds.append(f'"{col}" {op} ?')
-            params.append(value)
-    keys = [_key_sql(key) for key, _ in q.get("order", [])]
-    conds += [f"{k} IS NOT NULL" for k in keys]
-    if conds:
-        sql += " WHERE " + " AND ".join(conds)
-    if keys:
-        sql += " ORDER BY " + ", ".join(
-            f"{k} {d.upper()}" for k, (_, d) in zip(keys, q["order"], strict=True)
-        )
-    return sql.replace("{cols}", ", ".join([head, *keys])), params, len(keys)
 
 
 class Engine:

@@ -81,13 +81,14 @@ def read_csv_rows(path: Path) -> list[list[str]]:
         raise FireactError(f"{path}:{reader.line_num}: malformed CSV ({err})") from None
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; the error names the line of a syntax problem."""
+def read_yaml(path: Path, loader: Any = None) -> Any:
+    """Parse a YAML file (with `loader`, a PyYAML loader class; default the safe one); the
+    error names the line of a syntax problem."""
     import yaml
 
     text = read_text(path)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader or yaml.SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -10,6 +10,12 @@
    HotpotQA dev questions with the local BM25 search index;
 5. score    — the run is scored with the official metrics.
 
+``--task tableqa`` runs the same five stages on the table-QA task, offline too: the teacher is
+the scripted teacher of `fireact.tableqa.teacher` (``tables[]``, the SQL compiled from each
+example's check, ``calculate[...]`` where needed, the gold answer) over the first dev examples,
+run through the real ``sql`` and ``calculate`` tools; the tiny model then answers test questions
+with the same tools, scored by the task's scorer.
+
 Every stage writes into the quickstart folder, and the summary names each output. The tiny model
 learns the format, not the task: its answers are mostly wrong. `--model <HF id or path>` on a GPU
 fine-tunes that model instead, with the paper's LoRA recipe (`configs/llama2-7b-lora.yaml`), and
@@ -33,6 +39,8 @@ from fireact.files import read_json
 from fireact.outputs import atomic_write_text
 from fireact.report.score import score_file
 from fireact.resources import resource
+from fireact.tableqa import SPLITS as TABLEQA_SPLITS
+from fireact.tableqa.teacher import write_teacher_script
 from fireact.train import load_config, train
 
 TEACHER_SET = ("finetune", "alpaca_format", "hotpotqa.json")
@@ -40,10 +48,26 @@ TEACHER_SET = ("finetune", "alpaca_format", "hotpotqa.json")
 
 DEV_QUESTIONS = 7405  # HotpotQA dev
 TEACHER_EPISODES = 500  # FireAct's HotpotQA trajectories, the replayed teacher
+TABLEQA_TEST, TABLEQA_DEV = 500, 200  # the shipped table-QA splits: run on test, teach on dev
+TABLEQA_TOOLS = "sql,calculate"
+TASKS = ("hotpotqa", "tableqa")
 
 
-def check_sizes(questions: int, train_examples: int) -> None:
-    """Both sizes are checked before anything is written or trained, naming the option."""
+def check_sizes(questions: int, train_examples: int, task: str = "hotpotqa") -> None:
+    """The task and both sizes are checked before anything is written or trained."""
+    if task not in TASKS:
+        raise FireactError(f"--task {task}: the quickstart runs on {' or '.join(TASKS)}")
+    if task == "tableqa":
+        if not 1 <= questions <= TABLEQA_TEST:
+            raise FireactError(
+                f"--questions {questions}: give 1 to {TABLEQA_TEST} table-QA test questions"
+            )
+        if not 1 <= train_examples <= TABLEQA_DEV:
+            raise FireactError(
+                f"--train-examples {train_examples}: give 1 to {TABLEQA_DEV} (the scripted "
+                "teacher solves the table-QA dev split)"
+            )
+        return
     if not 1 <= questions <= DEV_QUESTIONS:
         raise FireactError(f"--questions {questions}: give 1 to {DEV_QUESTIONS} dev questions")
     if not 1 <= train_examples <= TEACHER_EPISODES:
@@ -69,6 +93,29 @@ def teach(out: Path, train_examples: int) -> dict[str, Any]:
     return generate(options, tool=replay_tool)
 
 
+def teach_tableqa(out: Path, train_examples: int) -> dict[str, Any]:
+    """Stage 1 on table-QA: the scripted teacher over the first dev examples, real tools."""
+    lines = TABLEQA_SPLITS["dev"].read_text(encoding="utf-8").splitlines()[:train_examples]
+    script = write_teacher_script(
+        [json.loads(line) for line in lines], out / "teacher-inputs" / "teacher.json"
+    )
+    options = stage_options(
+        "tableqa", "dev", train_examples, f"scripted:{script}", out / "teacher",
+        tool=TABLEQA_TOOLS,
+    )  # fmt: skip
+    return generate(options)
+
+
+def stage_options(
+    task: str, split: str, end: int, model: str, out: Path, **more: Any
+) -> RunOptions:
+    """The run options of a quickstart stage: alpaca format, a fresh folder, no progress bar."""
+    return RunOptions(
+        task=task, split=split, end=end, model=model, format="alpaca", out=out,
+        overwrite=True, progress=False, **more,
+    )  # fmt: skip
+
+
 def fine_tune(
     train_file: Path, out: Path, train_examples: int, model: str | None
 ) -> tuple[dict[str, Any], str]:
@@ -86,21 +133,17 @@ def fine_tune(
     return trained, f"hf:{outputs['model']}"
 
 
-def run_agent(agent_model: str, out: Path, questions: int) -> dict[str, Any]:
-    """Stage 4: the fine-tuned model answers dev questions with the local search index."""
-    options = RunOptions(
-        task="hotpotqa",
-        split="dev",
-        end=questions,
-        model=agent_model,
-        format="alpaca",
-        tool="local",
-        tool_style="google",
-        max_tokens=64,
-        concurrency=questions,
-        out=out / "agent",
-        overwrite=True,
-        progress=False,
+def run_agent(
+    agent_model: str, out: Path, questions: int, task: str = "hotpotqa"
+) -> dict[str, Any]:
+    """Stage 4: the fine-tuned model answers dev questions with the local search index (on
+    table-QA: test questions with the sql and calculate tools)."""
+    tools: dict[str, Any] = {"tool": "local", "tool_style": "google", "max_tokens": 64}
+    if task == "tableqa":  # an SQL action is longer than a search
+        tools = {"tool": TABLEQA_TOOLS, "max_tokens": 128}
+    split = "test" if task == "tableqa" else "dev"
+    options = stage_options(
+        task, split, questions, agent_model, out / "agent", concurrency=questions, **tools
     )
     return run(options)
 
@@ -113,10 +156,12 @@ def quickstart(
     model: str | None = None,
     overwrite: bool = False,
     console: Console | None = None,
+    task: str = "hotpotqa",
 ) -> dict[str, Any]:
-    """Run the five stages into `out`; returns (and writes) the summary."""
+    """Run the five stages into `out` on `task` (hotpotqa or tableqa); returns (and writes)
+    the summary."""
     console = console or Console(stderr=True)
-    check_sizes(questions, train_examples)
+    check_sizes(questions, train_examples, task)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FireactError(f"{out} is not empty: pass --overwrite or pick another --out")
@@ -126,20 +171,23 @@ def quickstart(
     def stage(n: int, name: str, text: str) -> None:
         console.print(f"[{n}/5] {name}: {text} ({time.perf_counter() - started:.0f} s)")
 
-    teacher = teach(out, train_examples)
+    teacher = (teach_tableqa if task == "tableqa" else teach)(out, train_examples)
     stage(1, "generate", f"{teacher['kept']}/{teacher['n']} teacher episodes kept")
     train_file = out / "train.json"
     converted = convert([out / "teacher"], "alpaca", train_file, overwrite=True)
     stage(2, "convert", f"{converted['kept']} examples -> {train_file}")
     trained, agent_model = fine_tune(train_file, out, train_examples, model)
     stage(3, "train", f"{trained['steps']} steps, final loss {trained['final_loss']:.3f}")
-    agent = run_agent(agent_model, out, questions)
-    stage(4, "run", f"{agent['n']} dev questions, {agent['tool_calls']} search calls")
+    agent = run_agent(agent_model, out, questions, task)
+    calls = "tool calls" if task == "tableqa" else "search calls"
+    split = "test" if task == "tableqa" else "dev"
+    stage(4, "run", f"{agent['n']} {split} questions, {agent['tool_calls']} {calls}")
     scored = score_file(out / "agent" / "episodes.jsonl")
 
     outputs = trained["outputs"]
     summary = {
         "out": str(out),
+        "task": task,
         "generate": {"episodes": teacher["n"], "kept": teacher["kept"], "em": teacher["em"]},
         "convert": {"file": str(train_file), "examples": converted["kept"]},
         "train": {

@@ -35,7 +35,7 @@ import yaml
 
 from fireact.agent.runner import RunOptions
 from fireact.errors import FireactError
-from fireact.files import read_text
+from fireact.files import read_yaml
 from fireact.overrides import WordsLoader, parse_overrides
 from fireact.resources import resource
 
@@ -87,15 +87,7 @@ def load_run_recipe(path: str | Path, overrides: list[str] | None = None) -> dic
 
 
 def _read(file: Path) -> dict[str, Any]:
-    text = read_text(file)
-    try:
-        loaded = yaml.load(text, Loader=WordsLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise FireactError(
-            f"{file}{line}: malformed YAML ({getattr(err, 'problem', err)})"
-        ) from None
+    loaded = read_yaml(file, loader=WordsLoader)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

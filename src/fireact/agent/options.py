@@ -50,7 +50,7 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    task: str = Field(description="hotpotqa | bamboogle | strategyqa | mmlu.")
+    task: str = Field(description="hotpotqa | bamboogle | strategyqa | mmlu | tableqa.")
     split: str | None = Field(None, description="Split (default: the task's).")
     data: Path | None = Field(None, description="Your own file in the task's format.")
     subject: str | None = Field(None, description="MMLU subject.")
@@ -65,7 +65,10 @@ class RunOptions(BaseModel):
     model: str = Field(
         description="openai:MODEL | vllm:PATH_OR_ID[:ADAPTER] | hf:PATH[:ADAPTER] | scripted:FILE."
     )
-    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. a vLLM server.")
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server, e.g. a vLLM server; several, comma-separated: replicas.",
+    )
     api: Literal["auto", "chat", "completions"] = Field(
         "auto",
         description="auto | chat | completions: where a text prompt goes (auto: chat, one user "
@@ -74,7 +77,10 @@ class RunOptions(BaseModel):
     llm_cache: str = Field(
         "auto", description="Model-call cache: auto (on at temperature 0) | none | FILE."
     )
-    tool: str = Field("local", description="local | serpapi | wikipedia.")
+    tool: str = Field(
+        "local",
+        description="local | serpapi | wikipedia | sql | calculate, or several: sql,calculate.",
+    )
     index: Path | None = Field(
         None, description="Local index folder (default: the shipped HotpotQA one)."
     )
@@ -155,6 +161,12 @@ class RunOptions(BaseModel):
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         registry = REGISTRIES[info.field_name]
+        if info.field_name == "tool" and "," in value:  # tools used together: sql,calculate
+            try:
+                tool_spec(value)
+            except FireactError as err:
+                raise ValueError(str(err)) from None
+            return value
         if registry.find(value) is None:
             raise ValueError(registry.unknown(value))
         return value

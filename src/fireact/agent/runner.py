@@ -68,7 +68,7 @@ from fireact.runs import (
     write_json,
     write_trajectories,
 )
-from fireact.tasks import load_task
+from fireact.tasks import TASKS, load_task, task_spec
 from fireact.tasks.base import Example, Task
 from fireact.tools.base import Tool
 
@@ -140,6 +140,9 @@ def method_head(options: RunOptions, task: Task) -> str:
     if options.prompt is not None:
         return user_prompt(str(options.prompt))
     kind = method_spec(options.method).prompt
+    own = task_spec(task.name).prompts.get(kind) if task.name in TASKS else None
+    if own is not None:  # the task ships its own prompt (tableqa's table actions)
+        return user_prompt(str(own))
     return fewshot_prompt(kind, task.prompt_task, tool_style(options.tool, options.tool_style))
 
 

@@ -8,6 +8,7 @@ wrappers a run uses; the backends come from the tool registry (`fireact.tools`):
   ``style`` when its spec takes them (the local tool does).
 * cache ``auto`` caches the network tools in ``$FIREACT_HOME/cache/tools.sqlite`` and leaves the
   local one uncached (it is faster than the cache); ``none`` disables it; anything else is a path.
+* the table tools (``sql``) get ``tables_for``: each episode's tables, by episode id.
 * noise ``none`` / ``random`` wraps the stack in `NoisyTool` (p = ``noise_p``, the pool = every
   question of the task split, seed = ``seed``), outside the cache so that noise is never stored.
 """
@@ -57,7 +58,7 @@ def cache_path(setup: ToolSetup) -> Path | None:
 
 def build_tool(setup: ToolSetup, task: Task) -> Tool:
     """The tool stack a run's episodes share."""
-    tool = _backend(setup)
+    tool = _backend(setup, task)
     path = cache_path(setup)
     if path is not None:
         from fireact.tools.cache import CachedTool
@@ -73,9 +74,17 @@ def build_tool(setup: ToolSetup, task: Task) -> Tool:
     return tool
 
 
-def _backend(setup: ToolSetup) -> Tool:
+def _backend(setup: ToolSetup, task: Task) -> Tool:
     spec = tool_spec(setup.tool)
     settings: dict[str, Any] = {}
+    if "tables_for" in spec.settings:  # the table tools: each episode sees its question's tables
+        tables = {ex.id: getattr(ex, "tables", None) for ex in task.examples}
+        if not any(tables.values()):
+            raise FireactError(
+                f"tool {setup.tool}: task {task.name} has no tables; the sql tool answers over "
+                "a question's tables (task tableqa, or --data with tables)"
+            )
+        settings["tables_for"] = tables.get
     if "index_dir" in spec.settings:
         settings["index_dir"] = setup.index
     if "style" in spec.settings:

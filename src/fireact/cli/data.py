@@ -109,6 +109,9 @@ def quickstart(
         str | None, typer.Option(help="Fine-tune this HF model instead of the tiny one.")
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    task: Annotated[
+        str, typer.Option(help="hotpotqa, or tableqa (scripted teacher, sql + calculate tools).")
+    ] = "hotpotqa",
 ) -> None:
     """The whole loop on shipped data: generate, convert, train a tiny Llama, run it, score."""
     from fireact.quickstart import quickstart as run_quickstart
@@ -119,5 +122,6 @@ def quickstart(
         train_examples=train_examples,
         model=model,
         overwrite=overwrite,
+        task=task,
     )
     print(json.dumps(summary, indent=2))

@@ -96,6 +96,11 @@ def _build(cls: Any, spec: str, *args: Any, **options: Any) -> LLM:
 
 
 def _openai(spec: str, target: str, **options: Any) -> LLM:
+    if "," in str(options.get("base_url") or ""):  # several servers of one model: replicas
+        from fireact.llm.replicas import ReplicatedLLM
+
+        urls = str(options.pop("base_url")).split(",")
+        return _build(ReplicatedLLM, spec, target, urls, **options)
     from fireact.llm.openai_backend import OpenAILLM
 
     return _build(OpenAILLM, spec, target, **options)

@@ -58,7 +58,15 @@ class LLM(Protocol):
 
 
 class LLMError(RuntimeError):
-    """A model call that failed at run time (retries exhausted, a script ran out, a bad reply)."""
+    """A model call that failed at run time (retries exhausted, a script ran out, a bad reply).
+
+    `retryable` says whether another server could answer it (the server was unreachable, timed
+    out, overloaded or failed), as opposed to a request no server would answer.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ScriptExhaustedError(LLMError):

@@ -157,7 +157,9 @@ def final_error(
             "URL (OpenAI-compatible servers usually serve under .../v1)"
         )
     tries = f" after {retries} retries" if retries else ""
-    return LLMError(f"{name} failed{tries}: {describe(exc, base_url, key)}")
+    return LLMError(
+        f"{name} failed{tries}: {describe(exc, base_url, key)}", retryable=is_retryable(exc)
+    )
 
 
 def api_hint(exc: openai.APIStatusError, model: str, base_url: str) -> str | None:

@@ -50,6 +50,11 @@ _INT = re.compile(r"-?(?:0|[1-9]\d*)")
 _FLOAT = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
 
 
+def table_json(name: str, header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """A table as the JSONL records ship it: ``{"name", "header": [...], "rows": [[...], ...]}``."""
+    return {"name": name, "header": list(header), "rows": [list(r) for r in rows]}
+
+
 @dataclass(frozen=True)
 class TableData:
     """One table of a question: its SQL name, column names and rows (``None`` = missing)."""
@@ -60,11 +65,7 @@ class TableData:
     source: str = ""  # the CSV file it was read from; "" when inline
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "header": list(self.header),
-            "rows": [list(r) for r in self.rows],
-        }
+        return table_json(self.name, self.header, self.rows)
 
 
 @dataclass(frozen=True)

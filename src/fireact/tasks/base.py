@@ -127,6 +127,8 @@ class TaskSpec:
     # (folder, split, subject or None) -> the split's files, in order; unknown subject: an error
     subject_files: Callable[[Path, str, str | None], list[Path]] | None = None
     summary: str = ""  # one line for listings and docs
+    # its own few-shot prompt files by method kind (react / cot / io), instead of FireAct's
+    prompts: Mapping[str, Path] = field(default_factory=dict)
 
     REQUIRED = ("name", "read", "splits", "scorer", "prompt_task")
 

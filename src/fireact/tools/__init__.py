@@ -5,7 +5,8 @@ Owns `TOOL_REGISTRY` (a `Registry` of `ToolSpec`) and what reads it: `tool_spec`
 through SerpAPI) and ``wikipedia`` (the MediaWiki API); their modules are imported only when one
 is built. Adding a tool is a module with the tool class and ``SPEC = ToolSpec(...)``, plus the line
 ``"fireact.tools.MODULE:SPEC",`` in `BUILT_IN` (a plug-in package declares an entry point in the
-group ``fireact.tools`` instead; docs/extending.md).
+group ``fireact.tools`` instead; docs/extending.md). ``calculate`` and ``sql`` (the table tools)
+need the ``tables`` extra. Tools combine: ``--tool sql,calculate`` (`tools.toolset`).
 Wrappers (the cache, the noisy search) are not tools of their own: the run's tool stack adds them.
 """
 
@@ -57,6 +58,19 @@ BUILT_IN = (
         settings=("base_url", "timeout", "user_agent"),
         summary="ReAct's Wikipedia search over the MediaWiki API",
     ),
+    ToolSpec(
+        "calculate",
+        "fireact.tools.calculate:CalculatorTool",
+        frozenset({"calculate"}),
+        summary="safe arithmetic (simpleeval; needs fireact[tables])",
+    ),
+    ToolSpec(
+        "sql",
+        "fireact.tools.sql:SQLTool",
+        frozenset({"sql", "tables"}),
+        settings=("tables_for",),
+        summary="read-only DuckDB SQL over the question's tables (needs fireact[tables])",
+    ),
 )
 TOOL_REGISTRY: Registry[ToolSpec] = Registry(
     "tool", GROUPS["tool"], spec_type=ToolSpec, required=ToolSpec.REQUIRED, built_in=BUILT_IN
@@ -64,8 +78,16 @@ TOOL_REGISTRY: Registry[ToolSpec] = Registry(
 
 
 def tool_spec(name: str) -> ToolSpec:
-    """The spec of tool `name`; an unknown name is a `FireactError` listing the tools."""
-    return TOOL_REGISTRY.get(name)
+    """The spec of tool `name`; an unknown name is a `FireactError` listing the tools. A
+    comma-separated list (``sql,calculate``) is the tools used together (`combined_spec`)."""
+    if "," not in name:
+        return TOOL_REGISTRY.get(name)
+    from fireact.tools.toolset import combined_spec
+
+    parts = [part.strip() for part in name.split(",")]
+    if not all(parts) or len(set(parts)) != len(parts):
+        raise FireactError(f"tool {name!r}: name each tool once, separated by commas")
+    return combined_spec(name, [TOOL_REGISTRY.get(part) for part in parts])
 
 
 def names() -> tuple[str, ...]:

@@ -94,19 +94,16 @@ def llama_config(
 def build_llama(
     tokenizer: Any,
     *,
-    hidden_size: int,
-    layers: int,
-    heads: int,
-    intermediate_size: int | None = None,
-    min_vocab: int = 0,
-    max_positions: int = 4096,
-    init_range: float = 0.02,
     seed: int | None = None,
     device: str = "cpu",
     dtype: Any = None,
     attention: str | None = None,
+    **shape: Any,
 ) -> Any:
     """A `LlamaForCausalLM` with random weights, of the shape `llama_config` gives.
+
+    `shape`: `llama_config`'s keywords (``hidden_size``, ``layers``, ``heads`` required;
+    ``intermediate_size``, ``min_vocab``, ``max_positions``, ``init_range``).
 
     `seed`: ``torch.manual_seed`` right before the weights are drawn (None: the caller's RNG
     state). The weights are initialised directly on `device` in `dtype` (None: torch's default,
@@ -116,16 +113,7 @@ def build_llama(
     import torch
     from transformers import AutoModelForCausalLM
 
-    config = llama_config(
-        tokenizer,
-        hidden_size=hidden_size,
-        layers=layers,
-        heads=heads,
-        intermediate_size=intermediate_size,
-        min_vocab=min_vocab,
-        max_positions=max_positions,
-        init_range=init_range,
-    )
+    config = llama_config(tokenizer, **shape)
     options: dict[str, Any] = {}
     if dtype is not None:
         options["dtype"] = dtype

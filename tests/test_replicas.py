@@ -1,0 +1,83 @@
+"""Replicas: ``--base-url A,B,C`` spreads the calls over three real servers; one stopped midway
+costs nothing: every episode completes, with the records of a one-server run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from fireact.errors import FireactError
+from fireact.llm import load_llm
+from fireact.llm.replicas import ReplicatedLLM
+from tests.clirun import run_cli
+from tests.openai_server import OpenAIServer
+from tests.test_faults import N, cli_args, records, teacher
+
+
+def test_the_least_busy_replica_that_is_up_is_picked():
+    llm = ReplicatedLLM("tiny", ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"])
+    llm.in_flight = [3, 1]
+    assert llm.pick() == (1, 0.0)
+    llm._mark_down(1)
+    assert llm.pick() == (0, 0.0)
+    llm._mark_down(0)
+    replica, wait = llm.pick()
+    assert replica == 1 and 0 < wait <= 2.0  # both out: the first to come back
+    assert llm.down_until[0] > llm.down_until[1]
+
+
+def test_base_urls_must_be_two_different_ones():
+    with pytest.raises(FireactError, match="two or more different URLs"):
+        load_llm("openai:tiny", base_url="http://a/v1,http://a/v1")
+
+
+def test_calls_spread_over_the_replicas():
+    servers = [OpenAIServer(teacher, latency=0.02) for _ in range(3)]
+    for server in servers:
+        server.start()
+    try:
+        llm = load_llm("openai:tiny", base_url=",".join(s.base_url for s in servers))
+
+        async def go() -> None:
+            try:
+                prompts = [f"Who is answer{i} here?" for i in range(30)]
+                await asyncio.gather(*(llm.complete(p, key=p) for p in prompts))
+            finally:
+                await llm.aclose()
+
+        asyncio.run(go())
+    finally:
+        for server in servers:
+            server.stop()
+    assert sum(llm.calls) == 30 and all(n >= 5 for n in llm.calls)
+
+
+def test_a_replica_stopped_midway_changes_no_record(tmp_path):
+    with OpenAIServer(teacher) as one:
+        single = run_cli("run", *cli_args(one.base_url, tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+    answered = 0
+
+    def dying(request) -> str:  # replica 1: stops itself after its fifth answer
+        nonlocal answered
+        answered += 1
+        if answered == 5:
+            threading.Timer(0.01, servers[1].stop).start()
+        return teacher(request)
+
+    servers = [OpenAIServer(f, latency=0.05) for f in (teacher, dying, teacher)]
+    for server in servers:
+        server.start()
+    urls = ",".join(s.base_url for s in servers)
+    try:
+        result = run_cli("run", *cli_args(urls, tmp_path / "replicas"))
+    finally:
+        for server in servers:
+            server.stop()
+    assert result.returncode == 0, result.stderr
+    served = [len([r for r in s.requests if r.path != "/v1/models"]) for s in servers]
+    assert served[0] > 0 and served[2] > 0 and 5 <= answered < 2 * N  # replica 1 died midway
+    assert records(tmp_path / "replicas") == records(tmp_path / "single")
+    assert len(records(tmp_path / "replicas")) == N
