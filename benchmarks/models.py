@@ -44,7 +44,7 @@ class ModelSpec:
 
 SIZES = {
     "7b": ModelSpec(4096, 11008, 32, 32, 32000, 0.02),  # Llama-2-7B, its config's init
-    # tiny/micro: wide init (as tests/tiny_models.py) so that greedy decoding is not decided by
+    # tiny/micro: wide init (as tests/helpers/tiny_models.py) so that greedy decoding is not decided by
     # rounding, and attention visibly mixes positions (train_bench's packed-isolation check)
     "tiny": ModelSpec(256, 688, 4, 4, 32000, 0.2),
     "micro": ModelSpec(64, 128, 2, 4, 1000, 0.2),  # --quick (the smoke tests)

@@ -3,7 +3,7 @@
 Workload: HotpotQA dev questions (fine-tuned "alpaca" format, no few-shot), each episode's step
 count drawn (seeded, per question) from the step counts of FireAct's shipped HotpotQA
 trajectories (``finetune/alpaca_format/hotpotqa.json``, "Action:" lines per record). A local
-OpenAI-compatible replay server (`tests/openai_server.py` subclassed, run in a SEPARATE PROCESS
+OpenAI-compatible replay server (`tests/helpers/openai_server.py` subclassed, run in a SEPARATE PROCESS
 so that its CPU does not share our interpreter's GIL) answers ``search[...]`` turns and then a
 ``finish[...]``, after a lognormal latency (median 0.8 s, sigma 1.0: a heavy tail like real
 APIs). A small share of first answers (``--bad-rate``) has no action, which forces a re-ask. The
@@ -174,7 +174,7 @@ def serve(workload: Workload) -> None:
     """Server process: start the replay server, print its port, serve until stdin closes."""
     from aiohttp import web
 
-    from tests.openai_server import OpenAIServer, _completion_body, _request_text
+    from tests.helpers.openai_server import OpenAIServer, _completion_body, _request_text
 
     class ReplayServer(OpenAIServer):
         """`OpenAIServer` answering from `Workload` with per-request deterministic latency."""
@@ -602,7 +602,7 @@ def report(
             "format": "alpaca",
             "step_distribution": {str(k): dist[k] for k in sorted(dist)},
             "mean_steps_source": sum(counts) / len(counts),
-            "server": "tests/openai_server.py OpenAIServer subclass in a separate process",
+            "server": "tests/helpers/openai_server.py OpenAIServer subclass in a separate process",
             "lockstep": {
                 "chunk": LOCKSTEP_CHUNK,
                 "in_flight": LOCKSTEP_IN_FLIGHT,

@@ -3,7 +3,6 @@ traceback, and writes or overwrites nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fireact.resources import resource
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
+from tests.helpers.runs import snapshot
 
 DISTRACTOR = str(resource("hotpotqa", "dev_distractor_first100.json"))
 TINY_RECIPE = (
@@ -103,15 +103,6 @@ CASES = [
     Case("unknown command", lambda t: ["trian"], ("No such command 'trian'",)),
     Case("option of the wrong type", lambda t: ["run", "--task", "hotpotqa", "--end", "ten", "--model", "x", "--out", "o"], ("Invalid value for '--end'",)),
 ]  # fmt: skip
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file under root with a hash of its bytes."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmark_module import GPU_IMAGE_LACKS, REPO, python_without, run_module
+from tests.helpers.benchmark_module import GPU_IMAGE_LACKS, REPO, python_without, run_module
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmark_module import GPU_IMAGE_LACKS, run_module
+from tests.helpers.benchmark_module import GPU_IMAGE_LACKS, run_module
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED_DATA
 
 from fireact.data.check import (
     Issue,
@@ -17,6 +16,7 @@ from fireact.data.check import (
     token_limit,
 )
 from fireact.errors import FireactError
+from tests.helpers.paths import SHARED_DATA
 
 FINETUNE = SHARED_DATA / "finetune"
 GOOD = {

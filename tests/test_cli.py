@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from fireact.resources import resource
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 DISTRACTOR = str(resource("hotpotqa", "dev_distractor_first100.json"))
 
@@ -125,7 +125,7 @@ def test_run_against_unreachable_server(tmp_path):
 
 
 def test_run_with_a_model_the_server_does_not_serve(tmp_path):
-    from tests.openai_server import OpenAIServer
+    from tests.helpers.openai_server import OpenAIServer
 
     with OpenAIServer({"x": ["y"]}) as server:
         result = run_cli(
@@ -189,7 +189,7 @@ def test_openai_ft_without_key(tmp_path):
 
 
 def test_openai_ft_upload_create_status_against_local_server(tmp_path):
-    from tests.openai_ft_server import OpenAIFTServer
+    from tests.helpers.openai_ft_server import OpenAIFTServer
 
     data = tmp_path / "train.jsonl"
     good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
@@ -242,7 +242,7 @@ def test_view_and_report_of_a_run(tmp_path):
 
 
 def test_openai_ft_run_recipe_against_local_server(tmp_path):
-    from tests.openai_ft_server import OpenAIFTServer
+    from tests.helpers.openai_ft_server import OpenAIFTServer
 
     recipe = tmp_path / "gpt35.yaml"
     shipped = (resource("configs", "gpt35-hotpotqa.yaml")).read_text()
@@ -266,7 +266,7 @@ def test_openai_ft_recipe_with_an_unknown_key(tmp_path):
 
 
 def test_quickstart_with_a_real_model_uses_lora_and_runs_base_plus_adapter(tmp_path):
-    from tests.tiny_models import build_tiny_llama
+    from tests.helpers.tiny_models import build_tiny_llama
 
     base = build_tiny_llama(tmp_path / "base")
     out = tmp_path / "qs"

@@ -10,7 +10,7 @@ import pytest
 
 from fireact.errors import FireactError
 from fireact.report.compare import compare_runs, unique_labels
-from tests.test_view import real_run
+from tests.helpers.runs import real_run
 
 
 def record(i: str, gold: str, pred: str | None, steps: int, tokens: tuple[int, int], cost: float,

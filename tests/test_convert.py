@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED_DATA
 
 from fireact.data.convert import (
     Block,
@@ -16,6 +15,7 @@ from fireact.data.convert import (
     parse_blocks,
 )
 from fireact.errors import FireactError
+from tests.helpers.paths import SHARED_DATA
 
 FINETUNE = SHARED_DATA / "finetune"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED_DATA
 
 from fireact.data.convert import convert
+from tests.helpers.paths import SHARED_DATA
 
 FINETUNE = SHARED_DATA / "finetune"
 SETS = ("hotpotqa", "hotpotqa_multimethod", "multitask", "multitask_multimethod")

@@ -11,10 +11,10 @@ import pytest
 
 from fireact.agent import run
 from fireact.errors import FireactError
-from tests.clirun import run_cli
-from tests.openai_server import OpenAIServer
-from tests.test_faults import cli_args, records, start_slow_run, teacher, wait_for_lines
-from tests.test_runner import options, tool
+from tests.helpers.clirun import run_cli
+from tests.helpers.openai_server import OpenAIServer
+from tests.helpers.runs import options, tool
+from tests.helpers.teachers import cli_args, records, start_slow_run, teacher, wait_for_lines
 
 
 class BrokenTool:

@@ -1,5 +1,5 @@
-"""The test fakes enforce the real services' contracts: raw HTTP against tests/openai_server.py
-(OpenAI) and tests/fake_services.py (SerpAPI, MediaWiki), one test per rule breaking it and one
+"""The test fakes enforce the real services' contracts: raw HTTP against tests/helpers/openai_server.py
+(OpenAI) and tests/helpers/fake_services.py (SerpAPI, MediaWiki), one test per rule breaking it and one
 showing a valid request passing, then fireact's real search tools end to end on the fakes."""
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from fake_services import (
+
+from fireact.errors import FireactError
+from fireact.tools.base import ToolState
+from fireact.tools.serpapi import SerpAPISearch, build_params
+from fireact.tools.wikipedia import WikipediaSearch, page_params, search_params
+from tests.helpers.fake_services import (
     SERPAPI_PATH,
     WIKI_PATH,
     FakeSerpAPI,
@@ -20,13 +25,8 @@ from fake_services import (
     saved_page,
     saved_titles,
 )
-from httpserver import Server, fixture
-from openai_server import OpenAIServer, endpoints_for
-
-from fireact.errors import FireactError
-from fireact.tools.base import ToolState
-from fireact.tools.serpapi import SerpAPISearch, build_params
-from fireact.tools.wikipedia import WikipediaSearch, page_params, search_params
+from tests.helpers.httpserver import Server, fixture
+from tests.helpers.openai_server import OpenAIServer, endpoints_for
 
 MODELS = (
     "gpt-4",

@@ -11,8 +11,6 @@ import asyncio
 import json
 import time
 
-from openai_server import OpenAIServer
-
 from fireact.agent import RunOptions
 from fireact.agent import run as run_options
 from fireact.agent.episode import Agent, run_episode
@@ -23,7 +21,7 @@ from fireact.resources import resource
 from fireact.tasks import load_task
 from fireact.tasks.base import Example, Task, score_strategyqa
 from fireact.train.config import load_config
-from tests.test_agent_methods import (
+from tests.helpers.agents import (
     EXAMPLE,
     GOOD,
     GOOD_TRAJECTORY,
@@ -35,6 +33,7 @@ from tests.test_agent_methods import (
     make_agent,
     run,
 )
+from tests.helpers.openai_server import OpenAIServer
 
 STOP = ["\nObservation:"]
 NIXON_OBSERVATION = "Milhouse is named after U.S. president Richard Nixon. He is a character."

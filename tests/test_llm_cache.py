@@ -1,4 +1,4 @@
-"""CachedLLM: a real OpenAILLM against the real local server (tests/openai_server.py), a real
+"""CachedLLM: a real OpenAILLM against the real local server (tests/helpers/openai_server.py), a real
 SQLite file: replays with no request, the occurrence rule, what makes a request different, cost
 saved, failures, no secret in the file, and the file's safety under concurrent episodes, two
 processes, and a writer killed with SIGKILL; resolve_llm_cache's values."""
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from openai_server import OpenAIServer, ScriptRequest
 
 from fireact.agent import RunOptions, arun
 from fireact.agent.runner import TIMING_FIELDS
@@ -26,7 +25,8 @@ from fireact.errors import FireactError
 from fireact.llm import LLM, Completion, LLMError
 from fireact.llm.cache import CachedLLM, llm_identity, request_key, resolve_llm_cache
 from fireact.llm.openai_backend import OpenAILLM
-from tests.test_agent_methods import DictTool
+from tests.helpers.agents import DictTool
+from tests.helpers.openai_server import OpenAIServer, ScriptRequest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SECRET = "sk-test-SECRET-cache-42"

@@ -10,12 +10,11 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from tiny_models import build_tiny_llama, build_tiny_lora  # noqa: E402
-
 from fireact.errors import FireactError  # noqa: E402
 from fireact.llm import load_llm  # noqa: E402
 from fireact.llm.base import render_chat  # noqa: E402
 from fireact.llm.hf import HFLLM  # noqa: E402
+from tests.helpers.tiny_models import build_tiny_llama, build_tiny_lora  # noqa: E402
 
 PROMPTS = [
     "Question: Which magazine was started first?",

@@ -1,4 +1,4 @@
-"""The openai backend against a real local OpenAI-compatible server (tests/openai_server.py)."""
+"""The openai backend against a real local OpenAI-compatible server (tests/helpers/openai_server.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import asyncio
 import time
 
 import pytest
-from httpserver import Reply, serve
-from openai_server import OpenAIServer, ScriptRequest
 
 from fireact.errors import FireactError
 from fireact.llm import LLMError, load_llm
@@ -19,6 +17,8 @@ from fireact.llm.openai_backend import (
     resolve_api,
 )
 from fireact.llm.prices import Price, cost_usd, lookup_price, price_table
+from tests.helpers.httpserver import Reply, serve
+from tests.helpers.openai_server import OpenAIServer, ScriptRequest
 
 STOP = ["\nObservation:"]
 SECRET = "sk-test-SECRET-123"

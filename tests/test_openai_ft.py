@@ -9,12 +9,12 @@ from pathlib import Path
 
 import openai
 import pytest
-from clirun import run_cli
-from conftest import SHARED_DATA
-from openai_ft_server import OpenAIFTServer
 
 from fireact.errors import FireactError
 from fireact.train import openai_ft as ft
+from tests.helpers.clirun import run_cli
+from tests.helpers.openai_ft_server import OpenAIFTServer
+from tests.helpers.paths import SHARED_DATA
 
 SECRET = "sk-test-SECRET-123456"
 TRAIN = SHARED_DATA / "finetune" / "gpt_format" / "hotpotqa.jsonl"

@@ -21,7 +21,7 @@ import pytest
 
 from fireact.outputs import lock_holder
 from fireact.resources import resource
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 ALPACA = json.loads(resource("finetune", "alpaca_format", "hotpotqa.json").read_text())[:4]
 RECIPE = """\

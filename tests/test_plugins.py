@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 PLUGIN = Path(__file__).parent / "plugin_pkg"
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fireact"

@@ -11,9 +11,9 @@ import pytest
 from fireact.errors import FireactError
 from fireact.llm import load_llm
 from fireact.llm.replicas import ReplicatedLLM
-from tests.clirun import run_cli
-from tests.openai_server import OpenAIServer
-from tests.test_faults import N, cli_args, records, teacher
+from tests.helpers.clirun import run_cli
+from tests.helpers.openai_server import OpenAIServer
+from tests.helpers.teachers import N, cli_args, records, teacher
 
 
 def test_the_least_busy_replica_that_is_up_is_picked():

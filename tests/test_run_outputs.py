@@ -8,11 +8,10 @@ import re
 
 import pytest
 
-from tests.clirun import run_cli
-from tests.openai_server import OpenAIServer
-from tests.test_bad_inputs import snapshot
-from tests.test_faults import cli_args, start_slow_run, teacher, wait_for_lines
-from tests.test_runner import options, tool
+from tests.helpers.clirun import run_cli
+from tests.helpers.openai_server import OpenAIServer
+from tests.helpers.runs import options, snapshot, tool
+from tests.helpers.teachers import cli_args, start_slow_run, teacher, wait_for_lines
 
 
 @pytest.fixture

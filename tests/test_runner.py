@@ -15,76 +15,12 @@ import pytest
 
 from fireact.agent import RunOptions, arun, generate, options_from_dict, run
 from fireact.agent.replay import ReplayTool, split_trajectory
-from fireact.agent.runner import TIMING_FIELDS
 from fireact.errors import FireactError
-from tests.conftest import SHARED_DATA
-from tests.test_agent_methods import DictTool
+from tests.helpers.agents import DictTool
+from tests.helpers.paths import SHARED_DATA
+from tests.helpers.runs import N, options, records, tool, without_timings
 
-N = 40
 REPO = Path(__file__).resolve().parents[1]
-PAGES = {f"topic {i}": [f"Topic {i} is about answer {i}.", "More text."] for i in range(N)}
-
-
-def script_for(i: int) -> list[str]:
-    """Episode i's model outputs: a mix of right, wrong, invalid, re-asked and capped."""
-    search = f" Search it.\nAction: search[topic {i}]"
-    kind = i % 5
-    if kind == 0:
-        return [search, f" Found.\nAction: finish[answer {i}]"]
-    if kind == 1:
-        return [search, " Guess.\nAction: finish[something else]"]
-    if kind == 2:
-        return [" Hmm.", f" a\nAction: look[topic {i}]", f" b\nAction: finish[answer {i}]"]
-    if kind == 3:
-        return [search] * 3  # hits the step cap of 3
-    return [" a\nAction: search[boom]", f" b\nAction: finish[Answer {i}!]"]
-
-
-def write_inputs(tmp_path: Path, n: int = N) -> tuple[Path, Path]:
-    data = tmp_path / "questions.json"
-    rows = [
-        {"_id": f"e{i}", "question": f"Question {i}?", "answer": f"answer {i}"} for i in range(n)
-    ]
-    data.write_text(json.dumps(rows))
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps({f"e{i}": script_for(i) for i in range(n)}))
-    return data, script
-
-
-def options(tmp_path: Path, out: str = "out", **overrides) -> RunOptions:
-    data, script = write_inputs(tmp_path, overrides.pop("n", N))
-    values = {
-        "task": "hotpotqa",
-        "data": data,
-        "model": f"scripted:{script}",
-        "out": tmp_path / out,
-        "max_steps": 3,
-        "concurrency": 8,
-        "progress": False,
-    }
-    return RunOptions(**(values | overrides))
-
-
-def tool() -> DictTool:
-    return DictTool(PAGES, fail=["boom"])
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
-
-
-def without_timings(rows: list[dict]) -> list[dict]:
-    clean = []
-    for row in rows:
-        row = {k: v for k, v in row.items() if k not in TIMING_FIELDS}
-        row["tool_calls"] = [
-            {k: v for k, v in c.items() if k != "latency_s"} for c in row["tool_calls"]
-        ]
-        row["step_stats"] = [
-            {k: v for k, v in s.items() if k not in TIMING_FIELDS} for s in row["step_stats"]
-        ]
-        clean.append(row)
-    return sorted(clean, key=lambda r: r["id"])
 
 
 def test_records_are_the_same_with_concurrency_1_and_32(tmp_path):
@@ -464,7 +400,7 @@ def test_an_hf_model_batches_every_episode_in_flight(tmp_path):
     import asyncio as aio
 
     from fireact.agent.runner import build_llm
-    from tests.tiny_models import build_tiny_llama
+    from tests.helpers.tiny_models import build_tiny_llama
 
     model = build_tiny_llama(tmp_path / "m")
     opts = RunOptions(task="hotpotqa", model=f"hf:{model}", out=tmp_path / "o", concurrency=48)

@@ -23,7 +23,7 @@ from fireact.runs import (
     read_records,
     run_stats,
 )
-from tests.test_runner import options, tool
+from tests.helpers.runs import options, tool
 
 # the keys of a line, in order, as fireact has always written them
 LINE_KEYS = (

@@ -8,7 +8,7 @@ import pytest
 
 from fireact.errors import FireactError
 from fireact.report.score import detect_format, score_file, task_from_golds
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 TRAJS = Path(__file__).parent / "fixtures" / "fireact_trajs"
 LLAMA_7B = (

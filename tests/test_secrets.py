@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clirun import run_cli
-from tests.openai_server import OpenAIServer
+from tests.helpers.clirun import run_cli
+from tests.helpers.openai_server import OpenAIServer
 
 SENTINEL = "sk-SENTINEL-0123456789abcdef"
 SERP_SENTINEL = "serp-SENTINEL-9876543210"

@@ -8,11 +8,11 @@ import logging
 import traceback
 
 import pytest
-from httpserver import Reply, fixture, serve
 
 from fireact.errors import FireactError
 from fireact.tools.base import Tool, ToolState
 from fireact.tools.serpapi import SerpAPIError, SerpAPISearch, extract_observation
+from tests.helpers.httpserver import Reply, fixture, serve
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 

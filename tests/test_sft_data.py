@@ -1,7 +1,7 @@
 """SFT data: the loss mask on real FireAct records, packing, and config errors.
 
 All offline: a byte-level BPE tokenizer and a tiny Llama are built in tmp_path from
-`tests/tiny_models.py`. FireAct's own fine-tuning sets come from shared/data/finetune (or
+`tests/helpers/tiny_models.py`. FireAct's own fine-tuning sets come from shared/data/finetune (or
 the copies shipped in the package).
 """
 
@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_models import build_tiny_llama, train_tokenizer
 
 from fireact.agent.prompts import ALPACA_TEMPLATE
 from fireact.errors import FireactError
@@ -25,7 +24,8 @@ from fireact.train.dataset import (
     read_records,
 )
 from fireact.train.packing import PackedCollator, fit_to_cutoff, pack
-from tests.conftest import SHARED_DATA
+from tests.helpers.paths import SHARED_DATA
+from tests.helpers.tiny_models import build_tiny_llama, train_tokenizer
 
 FINETUNE = SHARED_DATA / "finetune"
 ALPACA = FINETUNE / "alpaca_format/hotpotqa.json"

@@ -20,7 +20,7 @@ import pytest
 from fireact.train import load_config, train
 from fireact.train.dataset import build_examples
 from fireact.train.packing import PackedCollator, make_rows
-from tests.conftest import SHARED_DATA
+from tests.helpers.paths import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 ALPACA = SHARED_DATA / "finetune/alpaca_format/hotpotqa.json"

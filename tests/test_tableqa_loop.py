@@ -11,7 +11,7 @@ import pytest
 
 from fireact.tableqa import SPLITS
 from fireact.tableqa.teacher import teacher_script, write_teacher_script
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 DEV = 200
 

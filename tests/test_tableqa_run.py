@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 # dev/8: "What is the population density of Egypt in people per square kilometre? Round to two
 # decimal places." -> 113.02, in three tool calls (tables, sql, calculate)

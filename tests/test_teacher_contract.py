@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 
-from fake_services import SERPAPI_PATH, FakeSerpAPI
-from openai_server import OpenAIServer, ScriptRequest
-
 from fireact.agent.prompts import fewshot_prompt
 from fireact.tasks import load_task
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
+from tests.helpers.fake_services import SERPAPI_PATH, FakeSerpAPI
+from tests.helpers.openai_server import OpenAIServer, ScriptRequest
 
 SERPAPI_KEY = "serp-test-key"
 

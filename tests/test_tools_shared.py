@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from httpserver import Reply, serve
 
 from fireact.tools import local_index, wikipedia
 from fireact.tools.base import ToolState
@@ -20,6 +19,7 @@ from fireact.tools.local import LocalSearch
 from fireact.tools.serpapi import SerpAPIError, SerpAPISearch
 from fireact.tools.text import not_found, split_sentences
 from fireact.tools.wikipedia import WikipediaError, WikipediaSearch
+from tests.helpers.httpserver import Reply, serve
 
 ARMY = "He served in the U.S. Army in 1944. Then he went home."
 

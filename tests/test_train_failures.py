@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 import pytest
-from clirun import run_cli
 
 from fireact.errors import FireactError
 from fireact.train import load_config
+from tests.helpers.clirun import run_cli
 
 RECIPE = """
 model: {build_tiny: {hidden_size: 32, layers: 1, heads: 2, vocab_size: 400}}

@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import SHARED_DATA
 
 from fireact.agent.prompts import ALPACA_TEMPLATE as PROMPTS_TEMPLATE
 from fireact.trajectory import (
@@ -21,6 +20,7 @@ from fireact.trajectory import (
     render_turn,
     split_alpaca_prompt,
 )
+from tests.helpers.paths import SHARED_DATA
 
 HOTPOTQA = SHARED_DATA / "finetune" / "alpaca_format" / "hotpotqa.json"
 

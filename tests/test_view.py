@@ -22,6 +22,7 @@ from fireact.agent import RunOptions, run
 from fireact.errors import FireactError
 from fireact.report.view import episode_steps, parse_steps, read_run, render_html, write_view
 from fireact.tools.base import ToolState
+from tests.helpers.runs import real_run
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 needs_chromium = pytest.mark.skipif(
@@ -45,29 +46,6 @@ MARKS = ("PWNED", "data-pwned", "<pwned", "<img", "<svg")
 
 
 # ------------------------------------------------------------------ runs
-
-
-def real_run(tmp_path: Path) -> Path:
-    """4 HotpotQA dev episodes with the local search tool: correct, wrong, unfinished, errored."""
-    script = {
-        "hotpotqa/dev/0": [
-            " I need Scott Derrickson's nationality.\nAction: search[Scott Derrickson nationality]",
-            " Now Ed Wood.\nAction: search[Ed Wood nationality]",
-            " Both are American.\nAction: finish[yes]",
-        ],
-        "hotpotqa/dev/1": [" I guess.\nAction: finish[Ambassador to Ghana]"],
-        "hotpotqa/dev/2": [" Search.\nAction: search[science fantasy series]"] * 3,
-        "hotpotqa/dev/3": [" Where is it?\nAction: search[Laleli Mosque]"],  # script runs out
-    }
-    path = tmp_path / "script.json"
-    path.write_text(json.dumps(script))
-    out = tmp_path / "hotpotqa-dev"
-    options = RunOptions(
-        task="hotpotqa", split="dev", end=4, model=f"scripted:{path}", out=out, max_steps=3,
-        concurrency=2, progress=False,
-    )  # fmt: skip
-    run(options)
-    return out
 
 
 class PayloadTool:

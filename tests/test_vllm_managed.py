@@ -1,4 +1,4 @@
-"""The managed vLLM backend against a fake ``vllm`` executable on PATH (tests/fake_vllm.py):
+"""The managed vLLM backend against a fake ``vllm`` executable on PATH (tests/helpers/fake_vllm.py):
 start, health wait, a run through the openai backend, shutdown, crash at start, crash mid-run."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from fireact.agent import run
 from fireact.errors import FireactError
 from fireact.llm.vllm import ADAPTER_NAME, VLLMLLM, VLLMServer, free_port
-from tests.clirun import run_cli
-from tests.fake_vllm import install
-from tests.test_runner import options, tool
+from tests.helpers.clirun import run_cli
+from tests.helpers.fake_vllm import install
+from tests.helpers.runs import options, tool
 
 
 @pytest.fixture

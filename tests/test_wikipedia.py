@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from httpserver import Reply, fixture, serve
 
 from fireact.tools.base import Tool, ToolState
 from fireact.tools.wikipedia import (
@@ -19,6 +18,7 @@ from fireact.tools.wikipedia import (
     search_params,
     split_sentences,
 )
+from tests.helpers.httpserver import Reply, fixture, serve
 
 PAGES = {
     "Adam Clayton Powell (documentary)": "wiki_page_redirect.json",

@@ -10,7 +10,7 @@ import pytest
 from fireact.errors import FireactError
 from fireact.llm import load_llm
 from fireact.llm.zoo import ZOO, download_hint_on_failure, find, resolve_hf
-from tests.clirun import run_cli
+from tests.helpers.clirun import run_cli
 
 LLAMA_7B_LORA_HINT = (
     "fireact/llama-2-7b-lora needs meta-llama/Llama-2-7b-hf and forestai/fireact_llama_2_7b_lora, "

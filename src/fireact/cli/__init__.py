@@ -5,7 +5,7 @@ errors (`FireactError`) print one line on stderr and exit with code 2; `--debug`
 traceback as well; Ctrl-C exits with 130, SIGTERM with 143. The commands live one group a
 module: `fireact.cli.info` (tasks, models, search, index), `fireact.cli.reports` (score, view,
 report), `fireact.cli.agent` (run, generate: flags generated from `RunOptions`),
-`fireact.cli.data` (convert, train, quickstart), `fireact.cli.openai_ft` (openai-ft); `COMMANDS`
+`fireact.cli.data` (convert, train, quickstart, data report), `fireact.cli.openai_ft` (openai-ft); `COMMANDS`
 registers them on `fireact.cli.app.app` in the order ``fireact --help`` lists them.
 """
 
@@ -47,6 +47,7 @@ for _name, _command, _settings in COMMANDS:
     app.command(_name, context_settings=_settings)(_command)
 app.add_typer(info.index_app, name="index")
 app.add_typer(ft_app, name="openai-ft")
+app.add_typer(data.data_app, name="data")
 
 __all__ = ["EXIT_EPISODES_FAILED", "EXIT_USER_ERROR", "app", "main"]
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -88,15 +88,36 @@ def train(
     Multi-GPU: ``accelerate launch --config_file configs/accelerate/fsdp.yaml -m fireact.train.sft
     CONFIG.yaml [--key value ...]``.
     """
+    from transformers import TrainerCallback
+
     from fireact.train import load_config
     from fireact.train import train as run_training
 
     config_ = load_config(config, list(ctx.args))
+
+    class DataSummary(TrainerCallback):  # once the run is set up: a refused run prints one line
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                print(_data_summary(config_), file=sys.stderr, flush=True)
+
     with contextlib.redirect_stdout(sys.stderr):  # the trainer's own log lines; stdout = summary
-        summary = run_training(config_)
+        summary = run_training(config_, callbacks=[DataSummary()])
     keys = ("steps", "final_loss", "eval_loss", "supervised_tokens_per_epoch", "tokens_per_s")
     shown = {k: summary[k] for k in keys if summary.get(k) is not None}
     print(json.dumps(shown | {"outputs": summary["outputs"]}, indent=2))
+
+
+def _data_summary(config: Any) -> str:
+    """`fireact data report`'s one line on the training set (the model's tokenizer when it is a
+    local folder, else whitespace words); never stops training."""
+    from fireact.data.report import report, summary_line
+
+    name = config.tokenizer or (config.model if isinstance(config.model, str) else None)
+    local = name if name and Path(name).is_dir() else None
+    try:
+        return summary_line(report([config.dataset], tokenizer=local, cutoff=config.cutoff_len))
+    except Exception as err:  # noqa: BLE001 - the summary is advisory; training reports errors
+        return f"data: no summary ({str(err)[:120]})"
 
 
 def quickstart(
@@ -125,3 +146,47 @@ def quickstart(
         task=task,
     )
     print(json.dumps(summary, indent=2))
+
+
+data_app = typer.Typer(help="Look at fine-tuning data before training.", no_args_is_help=True)
+
+
+@data_app.command("report")
+def data_report(
+    files: Annotated[list[Path], typer.Argument(help="Alpaca JSON / chat JSONL training files.")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Tokenizer (a local folder) to count with; default: whitespace words."),
+    ] = None,
+    cutoff: Annotated[int, typer.Option(help="The training cutoff_len, in tokens.")] = 512,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where report.json, report.md, tokens.png go.")
+    ] = Path("data_report"),
+    openai_model: Annotated[str, typer.Option(help="OpenAI model the cost is for.")] = (
+        "gpt-3.5-turbo"
+    ),
+    price_per_million: Annotated[
+        float | None, typer.Option(help="USD per 1M training tokens (default: the model's list).")
+    ] = None,
+) -> None:
+    """Examples per task and method, parse failures, tokens, cutoff losses, duplicates, cost."""
+    from fireact.data.report import report, summary_line
+
+    result = report(
+        files,
+        tokenizer=model,
+        cutoff=cutoff,
+        out_dir=out_dir,
+        openai_model=openai_model,
+        price_per_million=price_per_million,
+    )
+    print(summary_line(result))
+    for name, part in result["files"].items():
+        failures = len(part["parse_failures"])
+        print(
+            f"{name}: {part['examples']} examples; methods {part['by_method']}; tasks "
+            f"{part['by_task']}; {failures} parse failures; "
+            f"{part['duplicates']['extra_copies']} duplicate copies; OpenAI "
+            f"${part['openai']['cost_per_epoch_usd']}/epoch"
+        )
+    print(f"wrote {out_dir / 'report.json'}, {out_dir / 'report.md'}, {out_dir / 'tokens.png'}")

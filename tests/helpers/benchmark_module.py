@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # fireact's dependencies (and pydantic's own) that the GPU image does not have
 GPU_IMAGE_LACKS = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "tantivy",

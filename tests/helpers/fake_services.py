@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
-from httpserver import Reply, Request, Server, fixture, serve_requests
+from tests.helpers.httpserver import Reply, Request, Server, fixture, serve_requests
 
 # -- SerpAPI ----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIREACT_ALPACA = REPO / "src/fireact/resources/finetune/alpaca_format/hotpotqa.json"
 PACKAGED_DEV = REPO / "src/fireact/resources/hotpotqa/dev_distractor_first100.json"
 

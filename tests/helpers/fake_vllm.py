@@ -2,7 +2,7 @@
 
 ``vllm serve MODEL --host H --port P [--enable-lora --lora-modules NAME=PATH] ...`` parses the
 flags fireact passes (unknown flags are refused, as vLLM's argument parser does), serves
-``/health`` and the OpenAI endpoints of `tests/openai_server.OpenAIServer` on that port (the
+``/health`` and the OpenAI endpoints of `tests.helpers.openai_server.OpenAIServer` on that port (the
 base model and each LoRA module as served models, on both APIs as vLLM does), and answers like
 a ReAct teacher: search once, then finish. Environment knobs:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def install(bin_dir: Path) -> Path:
@@ -36,8 +36,8 @@ def install(bin_dir: Path) -> Path:
     exe.write_text(
         f"#!{sys.executable}\n"
         "import sys\n"
-        f"sys.path.insert(0, {str(TESTS)!r})\n"
-        "from fake_vllm import main\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from tests.helpers.fake_vllm import main\n"
         "main()\n"
     )
     exe.chmod(0o755)
@@ -70,8 +70,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main() -> None:
-    sys.path.insert(0, str(TESTS.parent))
-    from tests.openai_server import OpenAIServer
+    from tests.helpers.openai_server import OpenAIServer
 
     args = parse(sys.argv[1:])
     if path := os.environ.get("FAKE_VLLM_ARGS"):

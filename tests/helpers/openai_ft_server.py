@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from openai_server import OpenAIServer, _error
+
+from tests.helpers.openai_server import OpenAIServer, _error
 
 STATES = ("validating_files", "queued", "running", "succeeded")
 TERMINAL = {"succeeded", "failed", "cancelled"}
