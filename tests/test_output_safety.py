@@ -6,7 +6,6 @@ Each refusal is one line on stderr, exit 2, and leaves the tree byte-identical.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -22,6 +21,7 @@ import pytest
 from fireact.outputs import lock_holder
 from fireact.resources import resource
 from tests.helpers.clirun import run_cli
+from tests.helpers.runs import snapshot
 
 ALPACA = json.loads(resource("finetune", "alpaca_format", "hotpotqa.json").read_text())[:4]
 RECIPE = """\
@@ -36,15 +36,6 @@ cutoff_len: 1024
 max_steps: {steps}
 output_dir: {out}
 """
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file under root (hidden ones too) with a hash of its bytes."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def refused(result: subprocess.CompletedProcess) -> str:

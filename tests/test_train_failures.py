@@ -9,7 +9,6 @@ file, are refused before anything is written. All on CPU, offline.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from fireact.errors import FireactError
 from fireact.train import load_config
 from tests.helpers.clirun import run_cli
+from tests.helpers.runs import snapshot
 
 RECIPE = """
 model: {build_tiny: {hidden_size: 32, layers: 1, heads: 2, vocab_size: 400}}
@@ -49,14 +49,6 @@ def error_line(result) -> str:
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     return result.stderr.strip().splitlines()[-1]
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

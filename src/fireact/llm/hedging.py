@@ -68,9 +68,7 @@ class Hedging:
     """
 
     name: str
-
-    def _describe(self, exc: BaseException) -> str:
-        raise NotImplementedError
+    _describe: Callable[[BaseException], str]  # the backend's one-line error text
 
     def _init_hedging(self, hedge_after_s: Any) -> None:
         self.hedge_after_s = check_hedge_after(hedge_after_s)
