@@ -127,6 +127,22 @@ def test_run_an_episode_with_the_plugin_task_and_tool(plugin_env, tmp_path):
     assert (summary["task"], summary["em"], summary["f1"]) == ("toy", 0.5, 0.625)
 
 
+def test_convert_writes_the_plugin_tasks_reward(plugin_env, tmp_path):
+    trajectory = (
+        " The sky is blue.\nAction: finish[blue]\nObservation: Episode finished, reward = True\n"
+    )
+    record = {"id": "toy-sky", "task": "toy", "method": "react", "question": "What colour is the sky?",
+              "trajectory": trajectory, "em": True, "finished": True}  # fmt: skip
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "episodes.jsonl").write_text(json.dumps(record) + "\n")
+    out = tmp_path / "sft.json"
+    result = run_cli("convert", str(tmp_path / "run"), "--to", "alpaca", "--out", str(out),
+                     env=plugin_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = json.loads(out.read_text())[0]["output"]
+    assert output.endswith("Observation: Episode finished, reward = full marks\n")
+
+
 # ------------------------------------------------------------------ additions inside fireact
 
 TOY_TASK = '''\

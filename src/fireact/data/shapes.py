@@ -23,9 +23,9 @@ The rules, per method, that give FireAct's ``data/finetune`` shapes:
   to wrap up and finish this task in the next step.``, followed by the model's ``Thought: ...``.)
 * The finish observation reads ``Episode finished, reward = <r>`` with FireAct's ``<r>``: ``1`` /
   ``0`` for cot and io (every task), and for react / reflexion the task's own reward as FireAct's
-  tasks print it: ``True`` / ``False`` for hotpotqa and bamboogle, ``1`` / ``0`` for strategyqa
-  and mmlu (other tasks: as written). Our runner writes ``True`` / ``False``; the converter
-  rewrites it.
+  tasks print it: the registered task's ``reward_text`` (``True`` / ``False`` for hotpotqa and
+  bamboogle, ``1`` / ``0`` for strategyqa, mmlu and tableqa; a plug-in task's own rule); an
+  unregistered task's reward is kept as written. The converter rewrites what the run wrote.
 
 Output shapes, byte for byte those of FireAct's files:
 
@@ -53,9 +53,8 @@ from fireact.trajectory import (
     finish_observation,
 )
 
-KNOWN_TASKS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu")
+KNOWN_TASKS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu")  # the tasks FireAct's files hold
 ANSWER_METHODS = ("cot", "io")  # one step, FireAct's "reward = 1 / 0", no final newline in alpaca
-INT_REWARD_TASKS = ("strategyqa", "mmlu")  # FireAct's evaluate returns 1 / 0 (others: True/False)
 
 _REWARD = re.compile(rf"{FINISHED}, reward = (True|False|1|0)")
 
@@ -81,14 +80,15 @@ def normalise_blocks(blocks: list[Block], em: bool) -> list[Block]:
 
 
 def reward_word(success: bool, method: str, task: str) -> str | None:
-    """FireAct's text for a finish reward: ``1``/``0`` for cot and io and for strategyqa / mmlu
-    (whose ``evaluate`` returns an int), ``True``/``False`` for hotpotqa / bamboogle; None (keep
-    what is written) for other tasks."""
-    if method in ANSWER_METHODS or task in INT_REWARD_TASKS:
+    """FireAct's text for a finish reward: ``1``/``0`` for cot and io, else the registered task's
+    `reward_text` (the task registry's rule, plug-ins included); None (keep what is written) for
+    a task that is not registered."""
+    if method in ANSWER_METHODS:
         return str(int(success))
-    if task in KNOWN_TASKS:
-        return str(success)
-    return None
+    from fireact.tasks import TASK_REGISTRY  # the registry loads plug-ins: only when needed
+
+    spec = TASK_REGISTRY.find(task)
+    return spec.reward_text(success) if spec is not None else None
 
 
 def fireact_rewards(blocks: list[Block], method: str, task: str) -> list[Block]:
