@@ -3,7 +3,10 @@
 Owns the agent loop of SPEC §2. `run_episode(example, agent)` drives one episode to its end with
 the method's function (`react_run`, `cot_run`, `io_run`, `reflexion_run`); all state lives in
 the `Episode`, everything shared (model, tool, task, limits) in the `Agent`, so any number of
-episodes run concurrently, each advancing as soon as its own call returns.
+episodes run concurrently, each advancing as soon as its own call returns. A live view (the
+demo) can follow an episode through the agent's optional hooks: ``on_action(ep, thought,
+action)`` when the model has chosen a tool action, before the tool runs, and ``on_step(ep,
+step)`` once each step is recorded; they must not block (they run on the episode's loop).
 
 The trajectory text (and its chat messages) is written by `fireact.trajectory`: one
 ``Thought:`` / ``Action:`` / ``Observation:`` block per step, the thought line left out when the
@@ -82,6 +85,10 @@ class Agent:
     tool_timeout: float | None = 60.0
     reflexion_tries: int = 3
     tool_fail_limit: int = 10  # a tool failing on each of its first N calls stops the run
+    # a live view of episodes (the demo): on_action(ep, thought, action) once the model has
+    # chosen a tool action, before the tool is called; on_step(ep, step) once a step is recorded
+    on_action: Callable[[Episode, str, str], None] | None = None
+    on_step: Callable[[Episode, Step], None] | None = None
 
     def __post_init__(self) -> None:
         names = set(self.tool.actions) if self.tool is not None else set()
@@ -237,13 +244,18 @@ async def use_tool(ep: Episode, agent: Agent, action: str, call: tuple[str, str]
     return observation
 
 
-def add_step(ep: Episode, thought: str, action: str, observation: str, before: tuple) -> None:
-    """Append a step to the trajectory text, the messages and the step list."""
+def add_step(
+    ep: Episode, agent: Agent, thought: str, action: str, observation: str, before: tuple
+) -> None:
+    """Append a step to the trajectory text, the messages and the step list (then tell
+    ``agent.on_step``)."""
     ep.trajectory += trajectory.render([trajectory.Step(thought, action, observation)])
     ep.messages.append({"role": "assistant", "content": trajectory.render_turn(thought, action)})
     ep.messages.append({"role": "user", "content": trajectory.render_observation(observation)})
     spent = {name: a - b for name, a, b in zip(COST_NAMES, _totals(ep), before, strict=True)}
     ep.steps.append(Step(thought, action, observation, **spent))
+    if agent.on_step is not None:
+        agent.on_step(ep, ep.steps[-1])
 
 
 COST_NAMES = tuple(f.name for f in fields(EpisodeCosts))
@@ -265,8 +277,10 @@ async def react_step(ep: Episode, agent: Agent) -> None:
     if call is not None and call[0] == "finish":
         observation = finish(ep, agent, call[1])
     else:
+        if agent.on_action is not None:
+            agent.on_action(ep, thought, action)
         observation = await use_tool(ep, agent, action, call)
-    add_step(ep, thought, action, observation, before)
+    add_step(ep, agent, thought, action, observation, before)
 
 
 async def react_run(ep: Episode, agent: Agent) -> None:
@@ -302,7 +316,7 @@ async def cot_run(ep: Episode, agent: Agent) -> None:
         if thought:
             answer = (await complete(ep, agent, f"{prompt} {thought}\nAnswer:", ["\n"])).strip()
     action = f"finish[{answer or ''}]"
-    add_step(ep, thought, action, finish(ep, agent, answer or ""), before)
+    add_step(ep, agent, thought, action, finish(ep, agent, answer or ""), before)
 
 
 async def io_run(ep: Episode, agent: Agent) -> None:
@@ -310,7 +324,7 @@ async def io_run(ep: Episode, agent: Agent) -> None:
     before = _totals(ep)
     _, answer = await ask_answer(ep, agent, ep.prompt + "Answer:", ["\n"], _io_parse)
     answer = answer or ""
-    add_step(ep, "", f"finish[{answer}]", finish(ep, agent, answer), before)
+    add_step(ep, agent, "", f"finish[{answer}]", finish(ep, agent, answer), before)
 
 
 async def reflect(ep: Episode, agent: Agent) -> str:

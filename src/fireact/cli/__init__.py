@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from fireact.cli import agent, data, info, reports
+from fireact.cli import agent, data, demo, info, iterate, reports
 from fireact.cli.app import (
     EXIT_EPISODES_FAILED,
     EXIT_INTERRUPTED,
@@ -42,6 +42,8 @@ COMMANDS: tuple[tuple[str, Callable[..., Any], dict[str, Any] | None], ...] = (
     ("report", reports.report, None),
     ("train", data.train, EXTRA_ARGS),
     ("quickstart", data.quickstart, None),
+    ("demo", demo.demo, None),
+    ("iterate", iterate.iterate, None),
 )
 for _name, _command, _settings in COMMANDS:
     app.command(_name, context_settings=_settings)(_command)
