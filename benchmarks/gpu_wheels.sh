@@ -1,40 +1,67 @@
 #!/usr/bin/env bash
-# The wheels P3 (benchmarks/train_bench.py) needs on the lent GPU machine, downloaded here into
-# .whl/ (git-ignored through .git/info/exclude). P3 runs `fireact train`, whose config is a
-# pydantic model, and the machine's image has no pydantic (nothing can be fetched there); P2
-# needs nothing. Run this where pip reaches the index, then carry the folder:
+# The wheels the GPU benchmarks need that the lent GPU machine's image lacks, downloaded here into
+# .whl/ (git-ignored through .git/info/exclude): nothing can be fetched on that machine. The list
+# is benchmarks/device_wheels.txt (one distribution a line; the test
+# tests/test_benchmarks_gpu_image.py reads the same file and imports the benchmarks with only the
+# image's packages, benchmarks/device_packages.txt, and these). Run this where pip reaches PyPI,
+# then carry the folder:
 #
 #   bash benchmarks/gpu_wheels.sh
 #   run(command="bash benchmarks/run_gpu.sh", kind="nvidia-h100-x1", timeout_s=600, carry=[".whl"])
 #
-# run_gpu.sh installs whatever .whl/ holds into a scratch folder on PYTHONPATH. The versions are
-# this checkout's virtualenv's (PYTHON, default .venv/bin/python), for CPython 3.12 on x86-64 (the
-# image's python3): pydantic, pydantic-core, annotated-types, typing-inspection, and
-# typing-extensions (pydantic needs a newer one than the image may have; the newer one serves
-# torch too). About 2.5 MB in all.
+# run_gpu.sh installs whatever .whl/ holds with `pip install --target` into a scratch folder on
+# PYTHONPATH. A bare name in the list takes this checkout's virtualenv's version (PYTHON, default
+# .venv/bin/python); NAME==VERSION pins it. Wheels for CPython 3.12 on x86-64 manylinux (the
+# image's python3). About 3.5 MB in all.
+#
+# Usage: bash benchmarks/gpu_wheels.sh [--list]   (--list: print NAME==VERSION a line, no download)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 py=${PYTHON:-.venv/bin/python}
 dest=${WHEELS:-.whl}
-names=(pydantic pydantic-core annotated-types typing-inspection typing-extensions)
-pins=$("$py" - "${names[@]}" <<'EOF'
+mapfile -t names < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' benchmarks/device_wheels.txt | grep .)
+mapfile -t pins < <("$py" - "${names[@]}" <<'EOF'
 import sys
-from importlib.metadata import version
-print(" ".join(f"{name}=={version(name)}" for name in sys.argv[1:]))
+from importlib.metadata import PackageNotFoundError, version
+
+for name in sys.argv[1:]:
+    if "==" in name:
+        print(name)
+        continue
+    try:
+        print(f"{name}=={version(name)}")
+    except PackageNotFoundError:
+        sys.exit(f"gpu_wheels.sh: {name} (benchmarks/device_wheels.txt) is not installed in "
+                 f"{sys.executable}: pin it there as {name}==VERSION")
 EOF
 )
+((${#pins[@]} == ${#names[@]})) || exit 1
+if [[ ${1:-} == --list ]]; then
+  printf '%s\n' "${pins[@]}"
+  exit 0
+fi
 exclude=$(git rev-parse --git-path info/exclude)
 if [[ $dest == .whl ]] && ! grep -qx '/.whl/' "$exclude" 2>/dev/null; then
   mkdir -p "$(dirname "$exclude")" && echo '/.whl/' >>"$exclude"
 fi
 mkdir -p "$dest"
+# one version of each: a stale wheel of another version would stop the whole install there
+for pin in "${pins[@]}"; do
+  stem=$(echo "${pin%%==*}" | tr '-' '_')
+  for old in "$dest"/*.whl; do
+    [[ -e $old ]] || continue
+    base=$(basename "$old")
+    if [[ ${base,,} == "${stem,,}"-* && ${base,,} != "${stem,,}-${pin##*==}-"* ]]; then
+      rm -f -- "$old"
+    fi
+  done
+done
 platforms=()
 for n in 2_28 2_27 2_17 2014 1; do
   case $n in 2014 | 1) platforms+=(--platform "manylinux${n}_x86_64") ;; *) platforms+=(--platform "manylinux_${n}_x86_64") ;; esac
 done
-# shellcheck disable=SC2086  # $pins: one NAME==VERSION per word
 "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  "${platforms[@]}" -d "$dest" $pins
+  "${platforms[@]}" -d "$dest" "${pins[@]}"
 ls -l "$dest"
 echo "carry=[\"$dest\"] in the device call; run_gpu.sh installs them"

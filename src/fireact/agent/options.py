@@ -111,6 +111,11 @@ class RunOptions(BaseModel):
         le=1,
         description="vllm: backend: share of GPU memory (--gpu-memory-utilization).",
     )
+    hf_compile: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="hf: backend: static KV cache + torch.compile (auto: on with CUDA, off on "
+        "the CPU, where compiling takes a while).",
+    )
     llm_timeout: float = Field(120.0, gt=0, description="Seconds per API request.")
     llm_retries: int = Field(6, ge=0, description="Retries on 429/5xx/timeouts/resets.")
     retry_delay: float = Field(1.0, ge=0, description="First retry backoff in seconds.")

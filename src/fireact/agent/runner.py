@@ -184,6 +184,7 @@ def build_llm(options: RunOptions) -> LLM:
         # every episode in flight fits in one batched generate (the backend's default is 32)
         extra["max_batch_size"] = options.concurrency
         extra["seed"] = options.seed
+        extra["compile"] = options.hf_compile
     return load_llm(options.model, **extra)
 
 

@@ -6,7 +6,14 @@ rendering (the tokenizer's chat template for message lists when it has one, else
 many episodes queue up, and a background task gathers those that arrive within `batch_window_s`
 (up to `max_batch_size`) into ONE left-padded `generate` call per temperature, run in a worker
 thread so the event loop keeps serving other episodes. Each sequence stops at its own stop
-strings and its own `max_tokens`; greedy when temperature is 0, sampling otherwise.
+strings and its own `max_tokens` (`hf_stops`); a row that stops gets pad tokens from then on and
+the `generate` ends when its last row is done; greedy when temperature is 0, sampling otherwise.
+
+Two decode paths: eager (a dynamic KV cache, stop strings checked on the host each step: the
+default on the CPU) and compiled (`hf_static`: a static KV cache, `torch.compile`, bucketed batch
+and cache shapes, stop strings checked on the device: the default on CUDA), chosen by `compile`
+("auto" | "on" | "off"). Every `generate` runs in the backend's one worker thread (compiled CUDA
+graphs are recorded per thread; one thread records each shape once).
 """
 
 from __future__ import annotations
@@ -14,18 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import re
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fireact.errors import FireactError
 from fireact.llm.base import Completion, LLMError, Prompt, cut_at_stop, render_chat
+from fireact.llm.hf_load import (  # noqa: F401  (re-exported: the trainer checks paths)
+    WEIGHT_FILES,
+    check_source,
+    check_weights,
+    pick_device,
+    quantization_config,
+)
+from fireact.llm.hf_static import StaticDecoder, compile_wanted, left_pad
+from fireact.llm.hf_stops import HostStops
 from fireact.train.precision import torch_dtype
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -40,119 +54,17 @@ class _Request:
     queued_at: float = field(default_factory=time.perf_counter)
 
 
-def check_source(path: str, what: str) -> str:
-    """A local directory, or a Hugging Face hub id; else a FireactError naming `path`."""
-    if Path(path).expanduser().exists():
-        return str(Path(path).expanduser())
-    if _HUB_ID.match(path):
-        return path
-    raise FireactError(
-        f"{what} path {path!r} does not exist: give a directory saved with save_pretrained"
-    )
-
-
-WEIGHT_FILES = ("*.safetensors", "*.bin")
-
-
-def check_weights(path: str) -> None:
-    """A local model (or adapter) folder must hold weights; a hub id is not checked here.
-
-    The output folder of a training run that was killed (or stopped on a NaN loss) holds its
-    config and checkpoints but no final model: say so, and where to go from there.
-    """
-    folder = Path(path).expanduser()
-    if not folder.is_dir() or any(next(folder.glob(p), None) for p in WEIGHT_FILES):
-        return
-    checkpoints = sorted(
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in folder.glob("checkpoint-*")
-        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
-    )  # complete ones: the trainer state is written last
-    if not checkpoints and not (folder / "fireact_config.yaml").is_file():
-        raise FireactError(
-            f"{folder} has no model weights (*.safetensors / *.bin): give a folder saved with"
-            " save_pretrained"
-        )
-    latest = f" (the latest here: {checkpoints[-1][1]})" if checkpoints else ""
-    raise FireactError(
-        f"{folder} has no model weights (*.safetensors / *.bin): a training run that was killed"
-        " leaves no final model; resume it with `fireact train CONFIG --resume true` or point"
-        f" to a checkpoint-N folder{latest}"
-    )
-
-
-def pick_device(device: str | None) -> str:
-    import torch
-
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def quantization_config(load_in_4bit: bool, device: str) -> Any | None:
-    """A 4-bit BitsAndBytesConfig, only on CUDA with bitsandbytes installed."""
-    if not load_in_4bit:
-        return None
-    if not device.startswith("cuda"):
-        raise FireactError("load_in_4bit needs a CUDA GPU: drop load_in_4bit on this machine")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise FireactError("load_in_4bit needs bitsandbytes: pip install bitsandbytes") from None
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)
-
-
-class _StopCriteria:
-    """Per-sequence stopping: each row stops at its own stop strings or its own max_tokens.
-
-    Only the tail of each row's new tokens is decoded at each step (enough tokens to hold the
-    longest stop string), in one device-to-host copy and one batched decode for the whole
-    batch, so the check costs O(1) syncs per step whatever the batch size. `lengths[i]` records how many new
-    tokens row i had when it was first marked done.
-    """
-
-    def __init__(self, tokenizer: Any, prompt_len: int, requests: list[_Request]) -> None:
-        self.tokenizer = tokenizer
-        self.prompt_len = prompt_len
-        self.stops = [r.stop for r in requests]
-        self.max_tokens = [r.max_tokens for r in requests]
-        self.window = max((len(s) for r in requests for s in r.stop), default=0) + 4
-        self.lengths: list[int | None] = [None] * len(requests)
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        new_len = input_ids.shape[1] - self.prompt_len
-        live = [i for i, length in enumerate(self.lengths) if length is None]
-        checked = [i for i in live if self.stops[i] and new_len < self.max_tokens[i]]
-        if checked:  # one device-to-host copy and one batched decode per step, not per row
-            width = min(new_len, self.window)
-            tails = input_ids[checked, input_ids.shape[1] - width :].tolist()
-            texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
-            stopped = {i for i, text in zip(checked, texts, strict=True) if self._hit(i, text)}
-        else:
-            stopped = set()
-        for i in live:
-            if new_len >= self.max_tokens[i] or i in stopped:
-                self.lengths[i] = new_len
-        done = [length is not None for length in self.lengths]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    def _hit(self, i: int, tail: str) -> bool:
-        return any(s in tail for s in self.stops[i])
-
-
 class HFLLM:
     """A local transformers model behind the `LLM` protocol, batching concurrent calls.
 
     Options: `adapter` (a PEFT adapter directory), `device` ("cuda", "cpu"; default: CUDA when
     available), `dtype` ("bfloat16", "float32", or "bf16"...: `fireact.train.precision`; default
     bf16 on CUDA, fp32 on CPU), `load_in_4bit`, `max_batch_size`, `batch_window_s` (how long the
-    first request of a batch waits for company), `seed` (for sampling), `trust_remote_code`.
-    Counters: `generate_calls` and `batch_sizes` (one entry per `generate`).
+    first request of a batch waits for company), `seed` (for sampling), `trust_remote_code`,
+    `compile` ("auto": on with CUDA, off on the CPU; "on"; "off"), `static_cache` (default: as
+    `compile`; True with compile "off" runs the static-cache path eagerly), `cache_step` (the
+    static cache's length is a multiple of it). Counters: `generate_calls` and `batch_sizes` (one
+    entry per `generate`); `static.shapes` on the static path.
     """
 
     def __init__(
@@ -167,6 +79,9 @@ class HFLLM:
         batch_window_s: float = 0.005,
         seed: int = 0,
         trust_remote_code: bool = False,
+        compile: str = "auto",
+        static_cache: bool | None = None,
+        cache_step: int = 512,
     ) -> None:
         self.path = check_source(path, "model")
         self.adapter = check_source(adapter, "adapter") if adapter else None
@@ -176,7 +91,18 @@ class HFLLM:
         self.batch_window_s = batch_window_s
         self.generate_calls = 0
         self.batch_sizes: list[int] = []
+        compiled = compile_wanted(compile, self.device)
         self._load(dtype, load_in_4bit, seed, trust_remote_code)
+        self.static: StaticDecoder | None = None
+        if compiled or static_cache:
+            self.static = StaticDecoder(
+                self.model,
+                self.tokenizer,
+                compiled=compiled,
+                max_batch_size=max_batch_size,
+                cache_step=cache_step,
+            )
+        self._executor: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -296,8 +222,13 @@ class HFLLM:
         return batch
 
     async def _run_group(self, group: list[_Request], temperature: float) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="fireact-hf")
+        loop = asyncio.get_running_loop()
         try:
-            results = await asyncio.to_thread(self.generate_batch, group, temperature)
+            results = await loop.run_in_executor(
+                self._executor, self.generate_batch, group, temperature
+            )
         except Exception as exc:  # handed to every waiting caller
             error = LLMError(f"{self.name}: generate failed: {type(exc).__name__}: {exc}")
             for request in group:
@@ -310,34 +241,42 @@ class HFLLM:
 
     # -- generation (worker thread) ---------------------------------------------------------
     def generate_batch(self, group: list[_Request], temperature: float) -> list[Completion]:
-        """One left-padded `generate` for `group`; returns a Completion per request."""
+        """One `generate` for `group` (eager or static path); a Completion per request."""
+        start = time.perf_counter()
+        rows = [r.ids for r in group]
+        stops = [r.stop for r in group]
+        max_tokens = [r.max_tokens for r in group]
+        config = self._generation_config(group, temperature)
+        if self.static is not None:
+            new_tokens, lengths = self.static.generate(rows, stops, max_tokens, config)
+        else:
+            new_tokens, lengths = self._generate_eager(rows, stops, max_tokens, config)
+        self.generate_calls += 1
+        self.batch_sizes.append(len(group))
+        elapsed = time.perf_counter() - start
+        return [
+            self._completion(request, new_tokens[i], lengths[i], start, elapsed)
+            for i, request in enumerate(group)
+        ]
+
+    def _generate_eager(
+        self, rows: list[list[int]], stops: list[list[str]], max_tokens: list[int], config: Any
+    ) -> tuple[list[list[int]], list[int | None]]:
+        """One left-padded `generate` on the dynamic cache, stops checked on the host."""
         import torch
         from transformers import StoppingCriteriaList
 
-        start = time.perf_counter()
-        pad_id = self.tokenizer.pad_token_id
-        width = max(len(r.ids) for r in group)
-        input_ids = torch.full((len(group), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(group), width), dtype=torch.long)
-        for i, request in enumerate(group):
-            input_ids[i, width - len(request.ids) :] = torch.tensor(request.ids)
-            attention[i, width - len(request.ids) :] = 1
-        criteria = _StopCriteria(self.tokenizer, width, group)
+        input_ids, attention = left_pad(rows, self.tokenizer.pad_token_id)
+        width = input_ids.shape[1]
+        criteria = HostStops(self.tokenizer, width, stops, max_tokens)
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids.to(self.model.device),
                 attention_mask=attention.to(self.model.device),
-                generation_config=self._generation_config(group, temperature),
+                generation_config=config,
                 stopping_criteria=StoppingCriteriaList([criteria]),
             )
-        self.generate_calls += 1
-        self.batch_sizes.append(len(group))
-        new_tokens = output[:, width:].tolist()
-        elapsed = time.perf_counter() - start
-        return [
-            self._completion(request, new_tokens[i], criteria.lengths[i], start, elapsed)
-            for i, request in enumerate(group)
-        ]
+        return output[:, width:].tolist(), criteria.lengths
 
     def _generation_config(self, group: list[_Request], temperature: float) -> Any:
         config = copy.deepcopy(self.model.generation_config)
@@ -388,4 +327,4 @@ class HFLLM:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await self._worker
-        self._worker = None
+        self._worker = None  # the generate thread stays: the next loop's calls reuse it

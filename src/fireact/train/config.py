@@ -18,6 +18,12 @@ Loss masks (``mask``), for alpaca records (prompt + output) and chat records (me
 * ``none``: every token, prompt included — FireAct's alpaca-lora setting (train_on_inputs=True).
 
 ``train_on_inputs: true`` is accepted as a synonym of ``mask: none``.
+
+Speed options (`fireact.train.speed`): ``packing_mask`` (``auto``: transformers reads the packed
+examples from ``position_ids`` where it can, else an explicit block mask; ``positions`` /
+``explicit`` force one), ``gradient_checkpointing_layers`` (checkpoint only the first N decoder
+layers; all when unset), ``use_liger_kernel`` (``true`` / ``false`` / ``auto``: on when
+liger-kernel is installed and a CUDA GPU is there) and ``torch_compile``.
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ class SFTConfig(_Strict):
     cutoff_len: int = Field(512, gt=8)
     overlong: Literal["truncate", "drop"] = "truncate"
     packing: bool = True
+    packing_mask: Literal["auto", "positions", "explicit"] = "auto"
     # method
     method: Literal["lora", "qlora", "full"] = "lora"
     lora: LoraSettings = Field(default_factory=LoraSettings)
@@ -101,6 +108,9 @@ class SFTConfig(_Strict):
     precision: Precision = "auto"
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     gradient_checkpointing: bool = False
+    gradient_checkpointing_layers: int | None = Field(None, gt=0)  # the first N; None: all
+    use_liger_kernel: bool | Literal["auto"] = False
+    torch_compile: bool = False
     cpu_threads: int | None = Field(None, gt=0)  # torch threads on CPU; tiny models: 1 is fastest
     # optimisation
     learning_rate: float = Field(3e-4, gt=0.0)
@@ -171,6 +181,10 @@ class SFTConfig(_Strict):
             )
         if self.eval_dataset is not None and self.eval_fraction > 0:
             raise ValueError("give eval_dataset or eval_fraction, not both")
+        if self.gradient_checkpointing_layers is not None and not self.gradient_checkpointing:
+            raise ValueError("gradient_checkpointing_layers needs gradient_checkpointing: true")
+        if self.torch_compile and self.method == "qlora":
+            raise ValueError("torch_compile: not with method qlora (bitsandbytes layers)")
         if self.merge and self.method == "full":
             raise ValueError("merge applies to lora/qlora; full fine-tuning saves the whole model")
         return self
@@ -240,6 +254,8 @@ def _describe(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if key == "model" and error["type"] == "string_type":
         message = "give a hub id, a local folder, or {build_tiny: {...}}"
+    if key == "config":  # a rule across keys: its message names them
+        return message
     value = error.get("input")
     shown = "" if isinstance(value, dict) or error["type"] == "value_error" else f" (got {value!r})"
     return f"{key}: {message}{shown}"

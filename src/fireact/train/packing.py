@@ -5,18 +5,26 @@ Owns how examples become tensors. A *row* is a list of examples that together fi
 
 Packed examples never see each other: every example restarts its ``position_ids`` at 0, the
 first label of every example is -100 (nothing before it in its own example predicts it), and
-attention is confined to each example by one of two means:
+attention is confined to each example by one of three means:
 
-* ``mask4d`` (sdpa / eager attention, the CPU and no-flash-attn case): an explicit 4D
-  block-diagonal causal mask (bool for sdpa; additive 0 / -inf for eager). Measured with
-  transformers 5.24 + SDPA, resetting ``position_ids`` alone did not isolate examples.
+* ``positions`` (sdpa / eager, the default where transformers supports it): no attention mask
+  at all; transformers' ``masking_utils.find_packed_sequence_indices`` (4.54+, so 5.17 and
+  5.24) finds the examples where ``position_ids`` restart and builds the block-diagonal causal
+  mask itself, on the device. Detection needs ``attention_mask=None`` and no KV cache
+  (``use_cache`` off, as the trainer sets it); nothing of size rows × width² is built on the host
+  or copied to the device.
+* ``mask4d`` (the fallback where detection is not available, e.g. a remote-code model or an
+  older transformers): an explicit 4D block-diagonal causal mask (bool for sdpa; additive
+  0 / -inf, ``mask4d_additive``, for eager, which misreads a bool mask in transformers 5.24).
 * ``varlen`` (``flash_attention_2``): the micro-batch's rows are flattened into ONE row (batch
   size 1, no padding) with no attention mask; flash-attn's variable-length kernel reads the
   example boundaries from the restarting ``position_ids`` (transformers only does this for a
   batch of one row).
 
-Padding (to the longest row of a micro-batch) gets its own block and label -100, so the loss
-is exactly the token-weighted loss of the examples as if each were run alone.
+Padding (to the longest row of a micro-batch, or to a fixed ``pad_to`` width for
+``torch.compile``'s static shapes) gets its own block (its positions restart at 0 too) and label
+-100, so the loss is exactly the token-weighted loss of the examples as if each were run alone
+(``tests/test_packing_paths.py`` checks each path against the unpacked loss).
 """
 
 from __future__ import annotations
@@ -97,13 +105,16 @@ class RowDataset:
 class PackedCollator:
     """Rows → ``input_ids``, ``labels``, ``position_ids`` and the attention mask of `attention`.
 
-    `attention`: ``"mask4d"`` (bool mask, for sdpa), ``"mask4d_additive"`` (float mask, for
-    eager attention), ``"varlen"`` (one flattened row, no mask; flash-attn reads
+    `attention`: ``"positions"`` (no mask; transformers finds the examples from the restarting
+    ``position_ids``), ``"mask4d"`` (bool mask, for sdpa), ``"mask4d_additive"`` (float mask,
+    for eager attention), ``"varlen"`` (one flattened row, no mask; flash-attn reads
     ``position_ids``) or ``"padded"`` (a 2D padding mask; for rows of one example each).
+    `pad_to`: pad every batch to at least this width (static shapes for ``torch.compile``).
     """
 
     pad_id: int
     attention: str = "mask4d"
+    pad_to: int | None = None
 
     def __call__(self, items: list[dict[str, Row]]) -> dict[str, Any]:
         import torch
@@ -112,6 +123,7 @@ class PackedCollator:
         if self.attention == "varlen":
             rows = [[example for row in rows for example in row]]
         width = max(sum(len(e.input_ids) for e in row) for row in rows)
+        width = max(width, self.pad_to or 0)
         ids, labels, positions, blocks = [], [], [], []
         for row in rows:
             r_ids, r_labels, r_pos, r_block = _flatten(row, width, self.pad_id)

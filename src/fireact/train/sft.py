@@ -10,7 +10,9 @@ Owns one training run from config to saved outputs, in this order:
 3. the data (`fireact.train.dataset`), fitted to the cutoff and packed (`fireact.train.packing`);
 4. the model: full fine-tuning, LoRA, or QLoRA (4/8-bit base via bitsandbytes), in the dtype of
    its precision (`fireact.train.precision`), with the attention kernel that packing needs
-   (flash-attn varlen when installed on CUDA, else an explicit block-diagonal 4D mask);
+   (`fireact.train.speed`: flash-attn varlen when installed on CUDA, else sdpa reading the
+   examples from ``position_ids``, else an explicit block-diagonal 4D mask), and gradient
+   checkpointing of the layers the config names;
 5. `Trainer.train` (`fireact.train.trainer`: checkpoints every ``save_steps``; ``resume``
    continues from the latest ``checkpoint-*``), one JSON line per logging step in
    ``train_log.jsonl``; a NaN or infinite loss or gradient stops the run at that step with a
@@ -59,6 +61,7 @@ from fireact.train.output_dir import (
 from fireact.train.packing import FitReport, fit_to_cutoff, make_rows
 from fireact.train.precision import resolve_precision, torch_dtype
 from fireact.train.saving import make_summary, save_outputs
+from fireact.train.speed import attention_mode, collate_width, enable_checkpointing
 from fireact.train.tiny import build_tiny
 from fireact.train.trainer import make_trainer, training_arguments
 
@@ -120,7 +123,12 @@ def _fit(
     args = training_arguments(config, state.num_processes, has_eval=bool(data.eval_rows))
     attention, collate = attention_mode(config)
     model = apply_method(load_model(config, source, attention), config)
-    trainer = make_trainer(args, model, tokenizer, data, collate, config.output_dir / LOG_FILE)
+    if config.gradient_checkpointing:
+        enable_checkpointing(model, config.gradient_checkpointing_layers)
+    trainer = make_trainer(
+        args, model, tokenizer, data, collate, config.output_dir / LOG_FILE,
+        pad_to=collate_width(config, collate),
+    )  # fmt: skip
     for callback in callbacks:
         trainer.add_callback(callback)
     resume_from = resume_point(config)
@@ -223,21 +231,6 @@ def load_data(
 
 
 # -- model -----------------------------------------------------------------------------------
-def attention_mode(config: SFTConfig) -> tuple[str, str]:
-    """(attn_implementation, collator mode): flash-attn varlen when available, else a 4D mask."""
-    import torch
-
-    impl = config.attention
-    if impl == "auto":
-        has_flash = importlib.util.find_spec("flash_attn") is not None
-        impl = "flash_attention_2" if has_flash and torch.cuda.is_available() else "sdpa"
-    if not config.packing:
-        return impl, "padded"
-    if impl == "flash_attention_2":
-        return impl, "varlen"
-    return impl, "mask4d_additive" if impl == "eager" else "mask4d"
-
-
 def load_model(config: SFTConfig, source: str, attention: str) -> Any:
     """The base model, in the dtype its method needs (fp32 weights for full fine-tuning)."""
     import torch

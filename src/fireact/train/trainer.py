@@ -1,7 +1,8 @@
 """The transformers `Trainer` of a training run: its arguments, its callbacks, the guarded trainer.
 
 Owns `training_arguments` (the config as ``TrainingArguments``; gradient accumulation = batch /
-(micro batch × processes)), `make_trainer` (a ``Trainer`` over the packed rows that stops at the
+(micro batch × processes); Liger kernels and ``torch.compile`` as `fireact.train.speed` resolves
+them), `make_trainer` (a ``Trainer`` over the packed rows that stops at the
 first step whose loss or gradients are not finite), and the callbacks: `jsonl_log_callback`
 (one JSON line per log in ``train_log.jsonl``) and `finite_guard` (a NaN or infinite loss or
 gradient stops the run with a `FireactError` naming the step and the last checkpoint,
@@ -20,13 +21,20 @@ from fireact.train.config import SFTConfig
 from fireact.train.output_dir import last_complete_checkpoint
 from fireact.train.packing import PackedCollator, RowDataset
 from fireact.train.precision import resolve_precision
+from fireact.train.speed import liger_enabled
 
 if TYPE_CHECKING:
     from fireact.train.sft import TrainData
 
 
 def make_trainer(
-    args: Any, model: Any, tokenizer: Any, data: TrainData, collate: str, log_path: Path
+    args: Any,
+    model: Any,
+    tokenizer: Any,
+    data: TrainData,
+    collate: str,
+    log_path: Path,
+    pad_to: int | None = None,
 ) -> Any:
     """A transformers Trainer over the packed rows, logging to train_log.jsonl, that stops at
     the first step whose loss or gradients are not finite (`finite_guard`)."""
@@ -55,7 +63,7 @@ def make_trainer(
     return GuardedTrainer(
         model=model,
         args=args,
-        data_collator=PackedCollator(tokenizer.pad_token_id, collate),
+        data_collator=PackedCollator(tokenizer.pad_token_id, collate, pad_to),
         train_dataset=RowDataset(data.train_rows),
         eval_dataset=RowDataset(data.eval_rows) if data.eval_rows else None,
         processing_class=tokenizer,
@@ -76,19 +84,11 @@ def training_arguments(config: SFTConfig, world: int, has_eval: bool) -> Any:
         )
     precision = resolve_precision(config)
     eval_strategy = ("steps" if config.eval_steps else "epoch") if has_eval else "no"
-    # transformers renamed gradient_checkpointing to activation_checkpointing (5.2x); older 5.x
-    # releases (e.g. 5.17 on our GPU machine) know only the old name
-    ckpt = (
-        "activation_checkpointing"
-        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
-        else "gradient_checkpointing"
-    )
-    checkpointing = {
-        ckpt: config.gradient_checkpointing and config.method != "qlora",
-        f"{ckpt}_kwargs": {"use_reentrant": False},
-    }
+    # gradient checkpointing is not the Trainer's: `speed.enable_checkpointing` turns it on for
+    # the layers the config names before the Trainer exists (the Trainer only knows all or none)
     return TrainingArguments(
-        **checkpointing,
+        use_liger_kernel=liger_enabled(config),
+        torch_compile=config.torch_compile,
         output_dir=str(config.output_dir),
         per_device_train_batch_size=config.micro_batch_size,
         per_device_eval_batch_size=config.micro_batch_size,
