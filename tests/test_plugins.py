@@ -68,7 +68,7 @@ def test_plugin_adds_a_task_a_tool_and_a_backend(plugin_env):
         plugin_env,
     )
     assert json.loads(out) == {
-        "tasks": ["hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa", "toy"],
+        "tasks": ["hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa", "arith", "toy"],
         "tools": ["local", "serpapi", "wikipedia", "calculate", "sql", "toy"],
         "help": "use openai:MODEL, vllm:PATH_OR_ID[:ADAPTER], hf:PATH[:ADAPTER], scripted:FILE or echo:ANSWER",
         "ids": ["toy-sky", "toy/test/1"],

@@ -182,7 +182,7 @@ def test_plugin_problems_are_listed(plugged):
 
 
 def test_task_views_keep_their_old_shape():
-    assert tuple(TASKS) == ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa")
+    assert tuple(TASKS) == ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "tableqa", "arith")
     assert SPLITS["strategyqa"] == ("dev", "test", "train_filtered")
     assert dict(DEFAULT_SPLIT) == {
         "hotpotqa": "dev",
@@ -190,6 +190,7 @@ def test_task_views_keep_their_old_shape():
         "strategyqa": "dev",
         "mmlu": "test",
         "tableqa": "dev",
+        "arith": "dev",
     }
 
 

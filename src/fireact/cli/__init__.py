@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from fireact.cli import agent, data, demo, info, iterate, reports
+from fireact.cli import agent, data, demo, info, iterate, reports, rl
 from fireact.cli.app import (
     EXIT_EPISODES_FAILED,
     EXIT_INTERRUPTED,
@@ -44,6 +44,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any], dict[str, Any] | None], ...] = (
     ("quickstart", data.quickstart, None),
     ("demo", demo.demo, None),
     ("iterate", iterate.iterate, None),
+    ("rl", rl.rl, None),
 )
 for _name, _command, _settings in COMMANDS:
     app.command(_name, context_settings=_settings)(_command)

@@ -35,6 +35,7 @@ BUILT_IN = (
     "fireact.tasks.strategyqa:SPEC",
     "fireact.tasks.mmlu:SPEC",
     "fireact.tasks.tableqa:SPEC",
+    "fireact.tasks.arith:SPEC",
 )
 TASK_REGISTRY: Registry[TaskSpec] = Registry(
     "task", GROUPS["task"], spec_type=TaskSpec, required=TaskSpec.REQUIRED, built_in=BUILT_IN

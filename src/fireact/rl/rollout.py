@@ -1,0 +1,80 @@
+"""Rollouts: each one a real fireact episode (`fireact.agent.episode.run_episode`) with the
+policy as its model and fireact's tool; returned in the shape TRL's ``rollout_func`` wants."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fireact.agent.episode import Agent, run_episode
+from fireact.rl.policy import PolicyLLM
+from fireact.tasks.base import Example, Task
+from fireact.tools.base import Tool
+
+
+def episode_reward(em: bool, finished: bool, format_penalty: float) -> float:
+    """The task's score (1 / 0), less `format_penalty` for an episode that never finished."""
+    return float(em) - (0.0 if finished else format_penalty)
+
+
+async def run_group(
+    policy: PolicyLLM, agent: Agent, examples: Sequence[Example], format_penalty: float
+) -> dict[str, list[Any]]:
+    """Run `examples` as concurrent episodes (one key each); TRL's rollout fields."""
+    policy.episodes.clear()
+    policy.live = len(examples)
+    keys = [f"rollout-{i}" for i in range(len(examples))]
+
+    async def one(key: str, example: Example) -> tuple[float, bool]:
+        try:
+            ep = await run_episode(Example(key, example.question, example.answer), agent)
+            return episode_reward(ep.em, ep.finished, format_penalty), ep.finished
+        finally:
+            policy.episode_ended()
+
+    outcomes = await asyncio.gather(*(one(k, e) for k, e in zip(keys, examples, strict=True)))
+    tokens = [policy.episodes[k] for k in keys]
+    return {
+        "prompt_ids": [t.prompt_ids for t in tokens],
+        "completion_ids": [t.ids for t in tokens],
+        "logprobs": [t.logprobs for t in tokens],
+        "env_mask": [t.mask for t in tokens],
+        "env_reward": [reward for reward, _ in outcomes],
+        "env_finished": [finished for _, finished in outcomes],
+    }
+
+
+def rollout_func(
+    policy: PolicyLLM, agent: Agent, by_question: dict[str, Example], format_penalty: float
+) -> Callable[[list[Any], Any], dict[str, list[Any]]]:
+    """TRL's hook: the prompts of this process (each question already repeated per group
+    member by TRL's sampler) → one fireact episode each."""
+
+    def rollouts(prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
+        policy.model = trainer.accelerator.unwrap_model(trainer.model)
+        examples = [by_question[p] for p in prompts]
+        return asyncio.run(run_group(policy, agent, examples, format_penalty))
+
+    return rollouts
+
+
+def env_reward(
+    prompts: list[Any], completions: list[Any], env_reward: list[float], **_: Any
+) -> list[float]:
+    """TRL's reward function: the reward each rollout's episode earned."""
+    return list(env_reward)
+
+
+def group_examples(task: Task, start: int, end: int | None) -> list[Example]:
+    """The prompts' questions: the split's range, in order (TRL's sampler shuffles, seeded)."""
+    return task.select(start, end)
+
+
+def agent_for(policy: PolicyLLM, task: Task, tool: Tool | None, head: str, max_steps: int) -> Agent:
+    """The episodes' shared part: few-shot ReAct with the task's own prompt, sampling."""
+    return Agent(
+        llm=policy, tool=tool, task=task, method="react", format="fewshot", head=head,
+        max_steps=max_steps, max_reasks=0, max_tokens=policy.max_tokens,
+        temperature=policy.temperature,
+    )  # fmt: skip
