@@ -228,7 +228,7 @@ def test_task_that_golds_cannot_tell_needs_task_option(tmp_path):
     assert result.returncode == 2
     assert result.stderr == (
         f"error: {path}: cannot tell the task from the golds (field 'gt'): "
-        "pass --task hotpotqa | bamboogle | strategyqa | mmlu | tableqa\n"
+        "pass --task hotpotqa | bamboogle | strategyqa | mmlu | tableqa | arith\n"
     )
     assert score_file(path, task="strategyqa").correct == 2
 

@@ -50,7 +50,9 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    task: str = Field(description="hotpotqa | bamboogle | strategyqa | mmlu | tableqa.")
+    task: str = Field(
+        description="hotpotqa | bamboogle | strategyqa | mmlu | tableqa | arith (or a plug-in task)."
+    )
     split: str | None = Field(None, description="Split (default: the task's).")
     data: Path | None = Field(None, description="Your own file in the task's format.")
     subject: str | None = Field(None, description="MMLU subject.")

@@ -39,6 +39,23 @@ def generate(split: str) -> list[dict[str, str]]:
     return records
 
 
+def teacher_turns(question: str, answer: str) -> list[str]:
+    """A perfect teacher's two turns for one question (calculate, then finish), as the model
+    writes them after ``Thought:``; for a ``scripted:`` teacher file (`teacher_script`)."""
+    a, word, b = question.removeprefix("What is ").removesuffix("?").split(" ")
+    symbol = next(sym for name, sym, _ in OPERATIONS if name == word)
+    verb = {"plus": "I add", "minus": "I subtract", "times": "I multiply"}[word]
+    return [
+        f" {verb} {a} and {b}.\nAction: calculate[{a} {symbol} {b}]",
+        f" The answer is {answer}.\nAction: finish[{answer}]",
+    ]
+
+
+def teacher_script(split: str) -> dict[str, list[str]]:
+    """``scripted:`` teacher turns for every question of a shipped split, by example id."""
+    return {r["id"]: teacher_turns(r["question"], r["answer"]) for r in generate(split)}
+
+
 def score_number(prediction: str, gold: str) -> Score:
     """Exact match of the whole number (spaces and a final full stop ignored); F1 = EM."""
     text = prediction.strip().rstrip(".").replace(" ", "")
