@@ -1,5 +1,5 @@
-"""`fireact rl`: the arith environment, the recipe, and TRL's GRPO over real fireact episodes
-with the masks TRL's loss receives (observations carry no loss)."""
+"""`fireact rl`: the recipe, the reward, and TRL's GRPO over real fireact episodes with the
+masks TRL's loss receives (observations carry no loss)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,8 @@ from pathlib import Path
 import pytest
 
 from fireact.errors import FireactError
-from fireact.tasks import load_task
-from fireact.tasks.arith import HERE, SIZES, generate, score_number
 
 pytest.importorskip("trl")
-
-
-def test_arith_splits_are_the_generators_output():
-    for split in SIZES:
-        assert json.loads((HERE / f"{split}.json").read_text()) == generate(split)
-    dev = load_task("arith", "dev")
-    assert (len(dev.examples), dev.examples[1].question, dev.examples[1].answer) == (
-        200, "What is 12 minus 49?", "-37",
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("prediction", "em"),
-    [("-37", True), ("-37.", True), ("37", False), ("- 37", True), ("-38", False)],
-)
-def test_arith_score_keeps_the_sign(prediction, em):
-    assert score_number(prediction, "-37").em is em
 
 
 def test_recipe_errors_name_the_key(tmp_path):
@@ -42,6 +23,51 @@ def test_recipe_errors_name_the_key(tmp_path):
     recipe.write_text("num_generations: 1\n")
     with pytest.raises(FireactError, match=r"key 'num_generations': Input should be greater"):
         load_rl_config(recipe)
+
+
+def test_shipped_recipe_loads_with_its_warm_start_beside_it():
+    from fireact.home import resource
+    from fireact.rl import load_rl_config
+
+    recipe = resource("configs", "rl", "tiny-arith.yaml")
+    config = load_rl_config(recipe)
+    assert config.warm_start is not None
+    assert config.warm_start.sft == recipe.parent / "tiny-arith-sft.yaml"
+    assert (config.prompt_format, config.num_generations, config.prompts_per_step) == (
+        "alpaca", 4, 8,
+    )  # fmt: skip
+
+
+def test_a_warm_start_with_its_own_model_key_is_refused(tmp_path):
+    from fireact.rl import load_rl_config
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: /models/x\nwarm_start: {end: 8}\n")
+    with pytest.raises(
+        FireactError,
+        match=r"r.yaml: key 'model': a warm start trains the SFT recipe's model; leave it out$",
+    ):
+        load_rl_config(recipe)
+
+
+@pytest.mark.parametrize(
+    ("em", "finished", "reward"), [(True, True, 1.0), (False, True, 0.0), (False, False, -0.25)]
+)
+def test_reward_is_the_score_less_the_format_penalty(em, finished, reward):
+    from fireact.rl.rollout import episode_reward
+
+    assert episode_reward(em, finished, format_penalty=0.25) == reward
+
+
+def test_an_output_dir_with_a_run_is_not_overwritten(tmp_path):
+    from fireact.rl.config import RLConfig
+    from fireact.rl.train import build_trainer
+
+    (tmp_path / "rl").mkdir()
+    (tmp_path / "rl" / "rewards.jsonl").write_text('{"step": 1, "reward": 0.5}\n')
+    with pytest.raises(FireactError, match="already holds an rl run: choose another output_dir"):
+        build_trainer(RLConfig(end=4, output_dir=tmp_path / "rl"))
+    assert (tmp_path / "rl" / "rewards.jsonl").read_text() == '{"step": 1, "reward": 0.5}\n'
 
 
 def test_grpo_step_masks_every_observation(tmp_path):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fireact.agent.episode import Agent, run_episode
+from fireact.rl.config import RLConfig
 from fireact.rl.policy import PolicyLLM
 from fireact.tasks.base import Example, Task
 from fireact.tools.base import Tool
@@ -52,9 +53,16 @@ def rollout_func(
     member by TRL's sampler) → one fireact episode each."""
 
     def rollouts(prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
-        policy.model = trainer.accelerator.unwrap_model(trainer.model)
+        from trl.models.utils import unwrap_model_for_generation
+
         examples = [by_question[p] for p in prompts]
-        return asyncio.run(run_group(policy, agent, examples, format_penalty))
+        # as TRL generates: DeepSpeed ZeRO-3's partitioned weights gathered for the rollouts
+        with unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator,
+            gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+        ) as model:  # fmt: skip
+            policy.model = model
+            return asyncio.run(run_group(policy, agent, examples, format_penalty))
 
     return rollouts
 
@@ -71,10 +79,13 @@ def group_examples(task: Task, start: int, end: int | None) -> list[Example]:
     return task.select(start, end)
 
 
-def agent_for(policy: PolicyLLM, task: Task, tool: Tool | None, head: str, max_steps: int) -> Agent:
-    """The episodes' shared part: few-shot ReAct with the task's own prompt, sampling."""
+def agent_for(
+    policy: PolicyLLM, task: Task, tool: Tool | None, head: str, config: RLConfig
+) -> Agent:
+    """The episodes' shared part: ReAct in the recipe's format (few-shot: with the task's own
+    prompt as `head`; alpaca: as fine-tuned), sampling, no re-asks."""
     return Agent(
-        llm=policy, tool=tool, task=task, method="react", format="fewshot", head=head,
-        max_steps=max_steps, max_reasks=0, max_tokens=policy.max_tokens,
-        temperature=policy.temperature,
+        llm=policy, tool=tool, task=task, method="react", format=config.prompt_format,
+        head=head, max_steps=config.max_episode_steps, max_reasks=0,
+        max_tokens=policy.max_tokens, temperature=policy.temperature,
     )  # fmt: skip

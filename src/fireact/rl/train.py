@@ -23,13 +23,19 @@ from fireact.rl.config import RLConfig, load_rl_config
 
 
 def build_policy_model(config: RLConfig, texts: list[str]) -> tuple[Any, Any]:
-    """(model, tokenizer): the tiny random Llama (seeded) or the folder's model."""
+    """(model, tokenizer): the warm start's fine-tuned model, the tiny random Llama (seeded) or
+    the folder's model."""
     from fireact.train.tiny import build_llama, train_bpe_tokenizer
 
-    if config.model != "tiny":
+    warm = None
+    if config.warm_start is not None:
+        from fireact.rl.warm import warm_start
+
+        warm = warm_start(config)["outputs"]["model"]
+    if warm is not None or config.model != "tiny":
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = Path(config.model)
+        path = Path(warm or config.model)
         if not path.is_dir():
             raise FireactError(f"model: {path} is not a model folder (or use 'tiny')")
         return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
@@ -65,10 +71,13 @@ def run_rl(config: RLConfig) -> dict[str, Any]:
     trainer, tokenizer = build_trainer(config)
     out = Path(config.output_dir)
     trainer.train()
+    trainer.save_model(str(out / "model"))  # every rank takes part; the main one writes
     if trainer.is_world_process_zero():
-        trainer.save_model(str(out / "model"))
         tokenizer.save_pretrained(str(out / "model"))
-    return summarise(out / "rewards.jsonl")
+    trainer.accelerator.wait_for_everyone()
+    processes = {"processes": trainer.accelerator.num_processes,
+                 "process_index": trainer.accelerator.process_index}  # fmt: skip
+    return {**summarise(out / "rewards.jsonl"), **processes}
 
 
 def build_trainer(config: RLConfig) -> tuple[Any, Any]:
@@ -91,20 +100,22 @@ def build_trainer(config: RLConfig) -> tuple[Any, Any]:
         raise FireactError(
             f"no questions in {config.task} {config.split}[{config.start}:{config.end}]"
         )
-    own = task_spec(config.task).prompts.get("react")
-    if own is None:
-        raise FireactError(f"task {config.task} ships no ReAct prompt of its own for rl")
-    head = user_prompt(str(own))
-    model, tokenizer = build_policy_model(config, [head] + [e.question for e in examples])
-    policy = PolicyLLM(
-        model, tokenizer, max_tokens=config.max_tokens, temperature=config.temperature
-    )
-    agent = agent_for(policy, task, build(config.tool), head, config.max_episode_steps)
-    by_question = {e.question: e for e in examples}
+    head = ""
+    if config.prompt_format == "fewshot":
+        own = task_spec(config.task).prompts.get("react")
+        if own is None:
+            raise FireactError(f"task {config.task} ships no ReAct prompt of its own for rl")
+        head = user_prompt(str(own))
     out = Path(config.output_dir)
     if (out / "rewards.jsonl").exists():
         raise FireactError(f"{out} already holds an rl run: choose another output_dir")
     out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = build_policy_model(config, [head] + [e.question for e in examples])
+    policy = PolicyLLM(
+        model, tokenizer, max_tokens=config.max_tokens, temperature=config.temperature
+    )
+    agent = agent_for(policy, task, build(config.tool), head, config)
+    by_question = {e.question: e for e in examples}
     peft_config = None
     if config.lora:
         from peft import LoraConfig
