@@ -4,21 +4,15 @@ with `configs/accelerate/multi_cpu_gloo.yaml` running ``-m fireact.rl.train RECI
 from __future__ import annotations
 
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.launch import launch_gloo
+
 pytest.importorskip("trl")
 
 REPO = Path(__file__).resolve().parents[1]
-RENDEZVOUS_ERRORS = re.compile(
-    r"Address already in use|EADDRINUSE|DistNetworkError|Connection refused|timed out", re.I
-)
 RECIPE = """task: arith
 end: 4
 tiny_hidden: 32
@@ -31,27 +25,11 @@ seed: 1
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_processes_run_grpo_steps_and_save_once(tmp_path):
     out = tmp_path / "rl"
     recipe = tmp_path / "rl.yaml"
     recipe.write_text(RECIPE + f"output_dir: {out}\n")
-    accelerate = Path(sys.executable).with_name("accelerate")
-    gloo = REPO / "configs" / "accelerate" / "multi_cpu_gloo.yaml"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    for _attempt in range(2):  # a fresh port once more if the rendezvous itself failed
-        command = [str(accelerate), "launch", "--config_file", str(gloo)]
-        command += ["--main_process_port", str(free_port()), "-m", "fireact.rl.train"]
-        done = subprocess.run(
-            [*command, str(recipe)], capture_output=True, text=True, env=env, timeout=240
-        )
-        if done.returncode == 0 or not RENDEZVOUS_ERRORS.search(done.stderr):
-            break
+    done = launch_gloo("fireact.rl.train", recipe, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"')]
     assert sorted((s["process_index"], s["processes"], s["steps"]) for s in summaries) == [

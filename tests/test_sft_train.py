@@ -7,12 +7,7 @@ from that trained model (LoRA on random weights learns almost nothing).
 from __future__ import annotations
 
 import json
-import os
-import re
 import shlex
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +15,7 @@ import pytest
 from fireact.train import load_config, train
 from fireact.train.dataset import build_examples
 from fireact.train.packing import PackedCollator, make_rows
+from tests.helpers.launch import launch_gloo
 from tests.helpers.paths import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,31 +174,10 @@ def test_resume_continues_like_an_uninterrupted_run(tmp_path):
         assert abs(a[step] - b[step]) < 1e-4, (step, a[step], b[step])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-RENDEZVOUS_ERRORS = re.compile(
-    r"Address already in use|EADDRINUSE|DistNetworkError|Connection refused|timed out", re.I
-)
-
-
 def test_two_processes_with_gloo_train_and_save_once(tmp_path):
     out = tmp_path / "ddp"
     config = config_file(tmp_path, SMALL + f"max_steps: 3\noutput_dir: {out}\n")
-    accelerate = Path(sys.executable).with_name("accelerate")
-    gloo = REPO / "configs/accelerate/multi_cpu_gloo.yaml"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    for _attempt in range(2):  # a fresh port once more if the rendezvous itself failed
-        command = [str(accelerate), "launch", "--config_file", str(gloo)]
-        command += ["--main_process_port", str(free_port()), "-m", "fireact.train.sft"]
-        done = subprocess.run(
-            [*command, str(config)], capture_output=True, text=True, env=env, timeout=180
-        )
-        if done.returncode == 0 or not RENDEZVOUS_ERRORS.search(done.stderr):
-            break
+    done = launch_gloo("fireact.train.sft", config, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rank 0/2 finished 3 steps" in done.stderr
     assert "rank 1/2 finished 3 steps" in done.stderr
@@ -239,17 +214,10 @@ def test_two_processes_stop_together_on_a_diverging_run(tmp_path):
         tmp_path,
         SMALL + f"max_steps: 4\nsave_steps: 1\nlearning_rate: 1.0e+30\noutput_dir: {out}\n",
     )
-    accelerate = Path(sys.executable).with_name("accelerate")
-    gloo = REPO / "configs/accelerate/multi_cpu_gloo.yaml"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    for _attempt in range(2):  # a fresh port once more if the rendezvous itself failed
-        command = [str(accelerate), "launch", "--config_file", str(gloo)]
-        command += ["--main_process_port", str(free_port()), "-m", "fireact.train.sft"]
-        done = subprocess.run(
-            [*command, str(config)], capture_output=True, text=True, env=env, timeout=180
-        )
-        if "error: training stopped" in done.stderr or not RENDEZVOUS_ERRORS.search(done.stderr):
-            break
+    done = launch_gloo(
+        "fireact.train.sft", config, timeout=180,
+        settled=lambda done: "error: training stopped" in done.stderr,
+    )  # fmt: skip
     assert done.returncode != 0, done.stderr[-3000:]
     stopped = (
         "error: training stopped at step 2: the loss and the gradients are NaN or infinite (the"
