@@ -38,14 +38,14 @@ def teacher_file(task: str, warm: WarmStart, folder: Path) -> Path:
 def teach(config: RLConfig, warm: WarmStart, folder: Path, data: Path) -> None:
     """The scripted teacher's episodes with the real tool (``folder/teacher``), the solved ones
     converted into alpaca records (`data`)."""
-    from fireact.agent import RunOptions, generate
+    from fireact.agent import generate
     from fireact.data import convert
+    from fireact.quickstart import stage_options  # alpaca, a fresh folder, no progress bar
 
     script = teacher_file(config.task, warm, folder / "teacher-inputs")
-    options = RunOptions(
-        task=config.task, split=warm.split, start=warm.start, end=warm.end,
-        model=f"scripted:{script}", tool=config.tool, format="alpaca", out=folder / "teacher",
-        overwrite=True, progress=False,
+    options = stage_options(
+        config.task, warm.split, warm.end, f"scripted:{script}", folder / "teacher",
+        start=warm.start, tool=config.tool,
     )  # fmt: skip
     taught = generate(options)
     if not taught["kept"]:
