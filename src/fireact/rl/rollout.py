@@ -27,22 +27,21 @@ async def run_group(
     policy.live = len(examples)
     keys = [f"rollout-{i}" for i in range(len(examples))]
 
-    async def one(key: str, example: Example) -> tuple[float, bool]:
+    async def one(key: str, example: Example) -> float:
         try:
             ep = await run_episode(Example(key, example.question, example.answer), agent)
-            return episode_reward(ep.em, ep.finished, format_penalty), ep.finished
+            return episode_reward(ep.em, ep.finished, format_penalty)
         finally:
             policy.episode_ended()
 
-    outcomes = await asyncio.gather(*(one(k, e) for k, e in zip(keys, examples, strict=True)))
+    rewards = await asyncio.gather(*(one(k, e) for k, e in zip(keys, examples, strict=True)))
     tokens = [policy.episodes[k] for k in keys]
     return {
         "prompt_ids": [t.prompt_ids for t in tokens],
         "completion_ids": [t.ids for t in tokens],
         "logprobs": [t.logprobs for t in tokens],
         "env_mask": [t.mask for t in tokens],
-        "env_reward": [reward for reward, _ in outcomes],
-        "env_finished": [finished for _, finished in outcomes],
+        "env_reward": list(rewards),
     }
 
 

@@ -6,7 +6,7 @@ a PEFT adapter. Each optimisation step TRL asks for ``prompts_per_step × num_ge
 rollouts (its sampler repeats each question once per group member); `rollout.rollout_func`
 plays them as fireact episodes; TRL computes the group-relative advantages, the KL term
 (``beta``) and the loss over the mask (`policy`). One JSON line per step in
-``OUTPUT_DIR/rewards.jsonl`` (mean reward, the share of finished episodes); the final model in
+``OUTPUT_DIR/rewards.jsonl`` (TRL's mean reward and its standard deviation); the final model in
 ``OUTPUT_DIR/model``. Scale-out is TRL's: ``accelerate launch -m fireact.rl.train RECIPE``.
 """
 
@@ -51,7 +51,7 @@ def _reward_log(path: Path) -> Any:
     from transformers import TrainerCallback
 
     class RewardLog(TrainerCallback):
-        """One JSON line per logged step: TRL's mean reward and our finished share."""
+        """One JSON line per logged step: TRL's mean reward and its standard deviation."""
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any
