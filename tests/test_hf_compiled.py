@@ -173,3 +173,62 @@ def test_run_option_hf_compile_reaches_the_backend(tiny_dir: Path, tmp_path: Pat
     assert built(hf_compile="on").static.compiled
     assert built(hf_compile="off").static is None
     assert built().static is None  # auto, on the CPU
+
+
+def test_each_shape_keeps_one_cache_across_calls(tiny_dir: Path, eager) -> None:
+    # a new cache per call would mean a new CUDA graph recording per call under compile
+    stops, reference = eager
+    llm = HFLLM(str(tiny_dir), compile="off", static_cache=True, batch_window_s=0.05)
+    assert batched_then_alone(llm, stops) == (reference, reference)
+    assert sum(llm.static.shapes.values()) == 7
+    assert llm.static.caches.made == 3  # (4, 512), (2, 512), (1, 512)
+
+
+NO_COMPILER = """
+import asyncio, json, sys
+from fireact.errors import FireactError
+from fireact.llm.hf import HFLLM
+from fireact.llm.hf_static import StaticDecoder
+
+path, prompt = sys.argv[1], sys.argv[2]
+out = {}
+strict = HFLLM(path, compile="on")
+try:
+    asyncio.run(strict.complete(prompt, max_tokens=8))
+except FireactError as err:
+    out["on"] = str(err)
+llm = HFLLM(path, compile="off", static_cache=True)
+llm.static = StaticDecoder(llm.model, llm.tokenizer, compiled=True, max_batch_size=32,
+                           cache_step=512, fall_back=True)  # compile="auto" as on a GPU
+out["auto"] = asyncio.run(llm.complete(prompt, max_tokens=8)).text
+out["still_compiled"] = llm.static.compiled
+out["off"] = asyncio.run(HFLLM(path, compile="off").complete(prompt, max_tokens=8)).text
+print(json.dumps(out))
+"""
+
+
+def test_compile_failure_is_one_line_under_on_and_uncompiled_under_auto(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # a real failure: inductor cannot build its C++ kernels without a compiler (fresh cache dir,
+    # so nothing compiled earlier is reused)
+    env = {
+        **os.environ,
+        "CXX": str(tmp_path / "no-such-g++"),
+        "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "ind"),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", NO_COMPILER, str(tiny_dir), PROMPTS[0]],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    assert out["on"].startswith("hf compile: torch.compile failed (")
+    assert out["on"].endswith("; run with --hf-compile off") and "\n" not in out["on"]
+    assert out["auto"] == out["off"] and out["still_compiled"] is False
+    assert child.stderr.count("fireact: hf compile: torch.compile failed") == 1

@@ -61,10 +61,11 @@ class HFLLM:
     available), `dtype` ("bfloat16", "float32", or "bf16"...: `fireact.train.precision`; default
     bf16 on CUDA, fp32 on CPU), `load_in_4bit`, `max_batch_size`, `batch_window_s` (how long the
     first request of a batch waits for company), `seed` (for sampling), `trust_remote_code`,
-    `compile` ("auto": on with CUDA, off on the CPU; "on"; "off"), `static_cache` (default: as
+    `compile` ("auto": on with CUDA, off on the CPU, uncompiled if compiling fails; "on": such a
+    failure is an error; "off"), `static_cache` (default: as
     `compile`; True with compile "off" runs the static-cache path eagerly), `cache_step` (the
     static cache's length is a multiple of it). Counters: `generate_calls` and `batch_sizes` (one
-    entry per `generate`); `static.shapes` on the static path.
+    entry per `generate`); `static.shapes` and `static.caches.made` on the static path.
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class HFLLM:
                 compiled=compiled,
                 max_batch_size=max_batch_size,
                 cache_step=cache_step,
+                fall_back=compile == "auto",
             )
         self._executor: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Request] | None = None
@@ -229,8 +231,11 @@ class HFLLM:
             results = await loop.run_in_executor(
                 self._executor, self.generate_batch, group, temperature
             )
-        except Exception as exc:  # handed to every waiting caller
-            error = LLMError(f"{self.name}: generate failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # handed to every waiting caller; a FireactError (a setting
+            # that cannot work, as a failed compile under "on") as it is: it stops the run
+            error = exc
+            if not isinstance(exc, FireactError):
+                error = LLMError(f"{self.name}: generate failed: {type(exc).__name__}: {exc}")
             for request in group:
                 if not request.future.done():
                     request.future.set_exception(error)
