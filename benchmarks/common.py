@@ -30,6 +30,14 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 # ---------------------------------------------------------------- the machine and the run
 
 
+def device_wheels() -> list[str]:
+    """The distributions carried to the GPU machine as wheels (``benchmarks/device_wheels.txt``,
+    which ``gpu_wheels.sh`` downloads), as written there (``NAME`` or ``NAME==VERSION``)."""
+    text = (REPO / "benchmarks" / "device_wheels.txt").read_text(encoding="utf-8")
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
 def cpu_model() -> str:
     """The CPU model name (``/proc/cpuinfo``), else what `platform` knows."""
     try:

@@ -7,7 +7,9 @@
 # then carry the folder:
 #
 #   bash benchmarks/gpu_wheels.sh
-#   run(command="bash benchmarks/run_gpu.sh", kind="nvidia-h100-x1", timeout_s=600, carry=[".whl"])
+#   run(command="bash benchmarks/run_gpu.sh", timeout_s=600, carry=[".whl"])
+#
+# (no kind named: the kind this task is lent, an H100 or an H200)
 #
 # run_gpu.sh installs whatever .whl/ holds with `pip install --target` into a scratch folder on
 # PYTHONPATH. A bare name in the list takes this checkout's virtualenv's version (PYTHON, default

@@ -46,8 +46,8 @@ timeout keeps what was measured; ``progress`` says what is done):
   sized for a 400 + 60 token call, not grown by the episodes); the other sizes come last.
 
 Roofline (batch 1): tokens/s ≤ bandwidth / (bytes per parameter × parameters) = 3.35 TB/s /
-(2 × 6.74e9 B) = 249 tokens/s for 7B in bf16 on an H100 SXM (HBM3 datasheet figure; looked up from
-the GPU's name, ``--hbm-gbs`` overrides); the JSON also gives the bound from a device-to-device
+(2 × 6.74e9 B) = 249 tokens/s for 7B in bf16 on an H100 SXM, 4.8 TB/s → 356 tokens/s on an H200
+(datasheet figures; looked up from the GPU's name, ``--hbm-gbs`` overrides); the JSON also gives the bound from a device-to-device
 copy measured in the same run. Timings use ``torch.cuda.synchronize()`` around every timed region;
 peak GPU memory is ``torch.cuda.max_memory_allocated`` per phase.
 
@@ -137,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.baseline_episodes = min(args.baseline_episodes, args.episodes)
     args.sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     args.systems = [s for s in args.sweep_systems.split(",") if s.strip()]
+    if args.model_size == "7b" and not args.device.startswith("cuda"):
+        p.error("--model-size 7b needs a CUDA device (13.5 GB of bf16 weights per copy)")
     if args.no_compiled:
         args.systems = [s for s in args.systems if s != "hfllm-compiled"]
     unknown = sorted(set(args.systems) - set(SWEEP_SYSTEMS))

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU benchmarks in one command that fits one 10-minute device call, meant for the lent H100
+# The GPU benchmarks in one command that fits one 10-minute device call, meant for the lent H100/H200
 # (the session's device tool runs it in a copy of this repository; what it writes under $OUT
 # comes back). From a session, after `bash benchmarks/gpu_wheels.sh` here:
 #
-#   run(command="bash benchmarks/run_gpu.sh", kind="nvidia-h100-x1", timeout_s=600, carry=[".whl"])
+#   run(command="bash benchmarks/run_gpu.sh", timeout_s=600, carry=[".whl"])
+#
+# (no kind named: the kind this task is lent, an H100 or an H200)
 #
 # then copy the returned train-*.json and inference-*.json from the reply's files_at folder into
 # benchmarks/results/. Anywhere else with a CUDA GPU, `bash benchmarks/run_gpu.sh` writes into

@@ -50,13 +50,12 @@ from typing import Any
 
 if not __package__:  # run as `python benchmarks/train_bench.py`: the package's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import REPO, load_average, run_info, write_results  # noqa: E402
+from benchmarks.common import REPO, device_wheels, load_average, run_info, write_results  # noqa: E402
 from benchmarks.models import PACKAGES, SIZES, Device, build_model, train_tokenizer  # noqa: E402
 from benchmarks.train_configs import (  # noqa: E402
     DATASET,
     DEFAULT_CONFIGS,
     RECIPE,
-    TRAINER_WHEELS,
     VARIANTS,
     overrides,
 )
@@ -90,7 +89,7 @@ def require_trainer() -> None:
             raise
         raise SystemExit(
             f"train_bench: fireact's trainer needs {err.name} (its config is pydantic), not "
-            f"installed here; install {', '.join(TRAINER_WHEELS)} or, on the lent GPU machine, "
+            f"installed here; install {', '.join(device_wheels())} or, on the lent GPU machine, "
             "carry their wheels (bash benchmarks/gpu_wheels.sh, then run(..., carry=['.whl']); "
             "run_gpu.sh installs them)"
         ) from None

@@ -16,7 +16,6 @@ from benchmarks.models import SIZES
 
 RECIPE = REPO / "configs" / "llama2-7b-lora-multitask-multimethod.yaml"
 DATASET = "fireact:finetune/alpaca_format/multitask_multimethod.json"
-TRAINER_WHEELS = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection"]
 
 
 def ckpt(layers: str | None) -> list[str]:

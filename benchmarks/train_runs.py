@@ -117,8 +117,8 @@ def run_ours(config: Any, dev: Device, warmup: int) -> tuple[Any, dict[str, Any]
 
 def version_arguments() -> dict[str, Any]:
     """Gradient checkpointing on and group_by_length, under their names in this transformers
-    (5.2x: ``activation_checkpointing``, ``train_sampling_strategy="group_by_length"``; 5.17
-    knows only ``gradient_checkpointing`` and ``group_by_length=True``)."""
+    (5.2x: ``activation_checkpointing``; 5.17, the GPU image's: ``gradient_checkpointing``; both
+    ``train_sampling_strategy="group_by_length"``, older ones ``group_by_length=True``)."""
     from transformers import TrainingArguments
 
     fields = TrainingArguments.__dataclass_fields__

@@ -105,3 +105,14 @@ def test_results_file_is_rewritten_after_each_configuration(tmp_path: Path) -> N
     assert doc["progress"]["done"] == ["ours-compiled", "baseline"]
     assert [r["x_vs_baseline_episodes"] for r in doc["rows"]] == [4.0, 1.0]
     assert doc["target_check"]["x_episodes_per_s"] == 4.0
+
+
+@pytest.mark.parametrize("module", ["inference_bench", "train_bench"])
+def test_the_7b_shape_is_refused_without_a_gpu(module: str, capsys: pytest.CaptureFixture) -> None:
+    from importlib import import_module
+
+    parse_args = import_module(f"benchmarks.{module}").parse_args
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--model-size", "7b", "--device", "cpu"])
+    assert stop.value.code == 2
+    assert "--model-size 7b needs a CUDA device" in capsys.readouterr().err.splitlines()[-1]

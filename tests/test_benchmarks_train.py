@@ -185,13 +185,22 @@ def test_flops_count_the_frozen_base_twice_and_recompute_apart() -> None:
 
 
 def test_the_baseline_uses_this_transformers_names() -> None:
-    """Checkpointing and group_by_length under transformers 5.2x's names (5.17: the old ones)."""
+    """Checkpointing and group_by_length under this transformers' names: 5.2x's
+    ``activation_checkpointing``, 5.17's (the GPU image's) ``gradient_checkpointing``; both have
+    ``train_sampling_strategy``, older ones ``group_by_length``."""
     from transformers import TrainingArguments
 
+    fields = TrainingArguments.__dataclass_fields__
     args = train_runs.version_arguments()
-    assert set(args) <= set(TrainingArguments.__dataclass_fields__)
+    assert set(args) <= set(fields)
+    ckpt = "activation" if "activation_checkpointing" in fields else "gradient"
+    grouping = (
+        {"train_sampling_strategy": "group_by_length"}
+        if "train_sampling_strategy" in fields
+        else {"group_by_length": True}
+    )
     assert args == {
-        "activation_checkpointing": True,
-        "activation_checkpointing_kwargs": {"use_reentrant": False},
-        "train_sampling_strategy": "group_by_length",
+        f"{ckpt}_checkpointing": True,
+        f"{ckpt}_checkpointing_kwargs": {"use_reentrant": False},
+        **grouping,
     }
