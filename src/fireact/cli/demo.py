@@ -6,6 +6,7 @@ line when it is missing.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +58,16 @@ def demo(
         raise FireactError(
             "fireact demo needs gradio: install the extra, pip install 'fireact[demo]'"
         ) from None
+    import signal
+
+    from fireact.cli.app import EXIT_INTERRUPTED, EXIT_TERMINATED
     from fireact.demo.app import serve
 
-    serve(model=model, task=task, tool=tool, out=out, runs=runs, host=host, port=port, share=share)
+    stopped_by = serve(
+        model=model, task=task, tool=tool, out=out, runs=runs, host=host, port=port, share=share
+    )
+    if stopped_by is not None:  # exit codes as the other commands': 130 Ctrl-C, 143 SIGTERM
+        term = stopped_by == signal.SIGTERM
+        print(f"{'terminated' if term else 'interrupted'}: the demo stopped; kept episodes are "
+              f"in {out}", file=sys.stderr)  # fmt: skip
+        sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)  # past main's resume hint

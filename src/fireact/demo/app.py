@@ -235,8 +235,9 @@ def serve(
     port: int = 7860,
     share: bool = False,
     environ: Mapping[str, str] | None = None,
-) -> None:
-    """Start the demo and serve until Ctrl-C / SIGTERM (module doc)."""
+) -> int | None:
+    """Start the demo and serve until Ctrl-C / SIGTERM (module doc); the signal that stopped it
+    (None: the server closed by itself)."""
     for name, value in OFFLINE_ENV.items():
         os.environ.setdefault(name, value)
     auth = auth_from_env(os.environ if environ is None else environ)
@@ -247,7 +248,7 @@ def serve(
             file=sys.stderr,
         )
     app, shared = make_app(model=model, task=task, tool=tool, out=out, runs=runs)
-    _stop_on_sigterm()
+    _stop_on_signals()
     try:
         blocks = build_blocks(app)
         blocks.queue(default_concurrency_limit=None)
@@ -271,17 +272,26 @@ def serve(
             asyncio.run(shared.aclose())
         except Exception as err:  # noqa: BLE001 - shutting down: say it, do not hide the cause
             print(f"warning: closing the models and tools: {err}", file=sys.stderr)
+    return _stopped_by[0] if _stopped_by else None
+
+
+_stopped_by: list[int] = []  # the signal that closed the server, if any
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    _stopped_by.append(signum)
     raise KeyboardInterrupt  # Gradio's serving loop closes the server on it
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM closes the server as Ctrl-C does, even where SIGINT is ignored (a background
-    job): the demo stops, the store's lock is released, the models are closed."""
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM close the server (SIGTERM even where SIGINT is ignored, as in a
+    background job): the demo stops, the store's lock is released, the models are closed, and
+    `serve` returns which signal it was."""
     import signal
     import threading
 
+    _stopped_by.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _interrupt)
