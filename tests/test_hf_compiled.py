@@ -175,6 +175,23 @@ def test_run_option_hf_compile_reaches_the_backend(tiny_dir: Path, tmp_path: Pat
     assert built().static is None  # auto, on the CPU
 
 
+def test_run_options_hf_dtype_and_4bit_reach_the_backend(tiny_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    from fireact.agent.options import RunOptions
+    from fireact.agent.runner import build_llm
+
+    def built(**option: object) -> HFLLM:
+        return build_llm(
+            RunOptions(task="hotpotqa", model=f"hf:{tiny_dir}", out=tmp_path, **option)
+        )
+
+    assert built(hf_dtype="bfloat16").model.dtype == torch.bfloat16
+    assert built().model.dtype == torch.float32  # the CPU's default
+    with pytest.raises(FireactError, match="^load_in_4bit needs a CUDA GPU"):
+        built(hf_load_in_4bit=True)
+
+
 def test_each_shape_keeps_one_cache_across_calls(tiny_dir: Path, eager) -> None:
     # a new cache per call would mean a new CUDA graph recording per call under compile
     stops, reference = eager

@@ -118,6 +118,14 @@ class RunOptions(BaseModel):
         description="hf: backend: static KV cache + torch.compile (auto: on with CUDA, off on "
         "the CPU, where compiling takes a while).",
     )
+    hf_dtype: Literal["bfloat16", "float16", "float32", "bf16", "fp16", "fp32"] | None = Field(
+        None,
+        description="hf: backend: weights' dtype (bfloat16, float16, float32; default bf16 on "
+        "CUDA, fp32 on the CPU).",
+    )
+    hf_load_in_4bit: bool = Field(
+        False, description="hf: backend: load the base model in 4-bit (bitsandbytes; CUDA only)."
+    )
     llm_timeout: float = Field(120.0, gt=0, description="Seconds per API request.")
     llm_retries: int = Field(6, ge=0, description="Retries on 429/5xx/timeouts/resets.")
     retry_delay: float = Field(1.0, ge=0, description="First retry backoff in seconds.")

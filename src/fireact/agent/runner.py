@@ -185,6 +185,8 @@ def build_llm(options: RunOptions) -> LLM:
         extra["max_batch_size"] = options.concurrency
         extra["seed"] = options.seed
         extra["compile"] = options.hf_compile
+        extra["dtype"] = options.hf_dtype
+        extra["load_in_4bit"] = options.hf_load_in_4bit
     return load_llm(options.model, **extra)
 
 
