@@ -81,3 +81,35 @@ def test_a_replica_stopped_midway_changes_no_record(tmp_path):
     assert served[0] > 0 and served[2] > 0 and 5 <= answered < 2 * N  # replica 1 died midway
     assert records(tmp_path / "replicas") == records(tmp_path / "single")
     assert len(records(tmp_path / "replicas")) == N
+
+
+def test_a_slow_replicas_calls_are_hedged_on_another_one():
+    import time
+
+    servers = [OpenAIServer(teacher, latency=lat) for lat in (1.5, 0.02, 0.02)]
+    for server in servers:
+        server.start()
+    try:
+        urls = ",".join(s.base_url for s in servers)
+        llm = load_llm("openai:tiny", base_url=urls, hedge_after_s=0.3)
+
+        async def timed(prompt: str) -> float:
+            start = time.perf_counter()
+            await llm.complete(prompt, key=prompt)
+            return time.perf_counter() - start
+
+        async def go() -> list[float]:
+            try:
+                return await asyncio.gather(*(timed(f"Who is answer{i}?") for i in range(12)))
+            finally:
+                await llm.aclose()
+
+        seconds = asyncio.run(go())
+    finally:
+        for server in servers:
+            server.stop()
+    sent_to_slow = len([r for r in servers[0].requests if r.path != "/v1/models"])
+    assert sent_to_slow >= 1  # it had its share of the calls ...
+    assert llm.calls[0] == 0 and sum(llm.calls) == 12  # ... all answered by the other two
+    assert llm.hedges == llm.hedge_wins == sent_to_slow
+    assert max(seconds) < 1.0  # none waited for the slow server (1.5 s)

@@ -9,6 +9,11 @@ every replica is out, the call waits for the first to come back. A call no serve
 (a 400, a bad key) is not retried. After `max_retries` retries the last error stands, so a run
 records the episode as failed and ``--resume`` retries it.
 
+Hedging (``hedge_after_s``, see `fireact.llm.hedging`) works across the replicas: a call still
+unanswered after the threshold gets one duplicate on another replica that is up (the least
+busy), the first answer wins and the other request is cancelled. A duplicate on the same busy
+server would wait in the same queue; another replica is where a slow server's calls get out.
+
 Scale-out this way is vLLM's own recipe: one server per GPU (or per machine) and a client that
 spreads the requests; vLLM's data / tensor parallel options (``--data-parallel-size``,
 ``--tensor-parallel-size``) split one server across GPUs instead.
@@ -18,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from fireact.errors import FireactError
 from fireact.llm.base import Completion, LLMError, Prompt
+from fireact.llm.hedging import Hedging
 
 
-class ReplicatedLLM:
+class ReplicatedLLM(Hedging):
     """One model behind several OpenAI-compatible base URLs (see the module doc)."""
 
     def __init__(
@@ -45,6 +51,7 @@ class ReplicatedLLM:
             raise FireactError(f"base_url: give two or more different URLs, not {base_urls!r}")
         options.pop("retry_base_delay", None)
         options.pop("retry_max_delay", None)
+        self._init_hedging(options.pop("hedge_after_s", None))  # across replicas, not in one
         self.replicas = [OpenAILLM(model, base_url=u, max_retries=0, **options) for u in urls]
         self.model = model
         self.name = f"openai:{model}"
@@ -63,12 +70,14 @@ class ReplicatedLLM:
     def __repr__(self) -> str:
         return f"ReplicatedLLM(model={self.model!r}, base_urls={self.base_url!r})"
 
-    def pick(self) -> tuple[int, float]:
-        """(replica, seconds to wait): the least busy replica that is up, else the first back."""
+    def pick(self, besides: int | None = None) -> tuple[int, float]:
+        """(replica, seconds to wait): the least busy replica that is up (preferring one other
+        than `besides`), else the first back."""
         now = time.monotonic()
         up = [i for i, until in enumerate(self.down_until) if until <= now]
         if up:
-            return min(up, key=lambda i: (self.in_flight[i], i)), 0.0
+            others = [i for i in up if i != besides] or up
+            return min(others, key=lambda i: (self.in_flight[i], i)), 0.0
         first = min(range(len(self.replicas)), key=lambda i: self.down_until[i])
         return first, self.down_until[first] - now
 
@@ -86,32 +95,57 @@ class ReplicatedLLM:
         temperature: float = 0.0,
         key: str | None = None,
     ) -> Completion:
-        """One call on the least busy replica that is up; failures move to another replica."""
+        """One call on the least busy replica that is up; failures move to another replica,
+        and a slow call gets a hedge on another one (module doc)."""
+        request = {"stop": stop, "max_tokens": max_tokens, "temperature": temperature, "key": key}
         last: LLMError | None = None
         for attempt in range(self.max_retries + 1):
             i, wait = self.pick()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.in_flight[i] += 1
             try:
-                out = await self.replicas[i].complete(
-                    prompt, stop=stop, max_tokens=max_tokens, temperature=temperature, key=key
-                )
+                return await self._attempt(i, prompt, request)
             except LLMError as err:
                 if not err.retryable:
                     raise
-                self._mark_down(i)
                 last = err
                 if attempt < self.max_retries:
                     self.retries += 1
-                continue
-            finally:
-                self.in_flight[i] -= 1
-            self.failures[i] = 0
-            self.calls[i] += 1
-            return out
         assert last is not None
         raise last
+
+    async def _attempt(self, i: int, prompt: Prompt, request: dict[str, Any]) -> Completion:
+        """One attempt on replica `i`; past the hedge threshold, a duplicate on another."""
+        threshold = self.hedge_threshold_s()
+        start = time.perf_counter()
+        if threshold is None:
+            out = await self._on(i, prompt, request)
+            self._record_latency(time.perf_counter() - start)
+            return out
+
+        def send(headers: dict[str, str] | None) -> Awaitable[Completion]:
+            hedge = headers is not None  # `_hedged` marks the duplicate with a header
+            return self._on(self.pick(besides=i)[0] if hedge else i, prompt, request)
+
+        return await self._hedged(send, threshold, start)
+
+    async def _on(self, i: int, prompt: Prompt, request: dict[str, Any]) -> Completion:
+        """One call on replica `i`, counted in flight; a retryable failure takes it out."""
+        self.in_flight[i] += 1
+        try:
+            out = await self.replicas[i].complete(prompt, **request)
+        except LLMError as err:
+            if err.retryable:
+                self._mark_down(i)
+            raise
+        finally:
+            self.in_flight[i] -= 1
+        self.failures[i] = 0
+        self.calls[i] += 1
+        return out
+
+    def _describe(self, exc: BaseException) -> str:
+        return str(exc)
 
     async def check(self) -> list[str]:
         """Each replica's start-up check; unreachable ones are warnings while one answers."""
