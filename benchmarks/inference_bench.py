@@ -287,6 +287,7 @@ def run_episodes(
     if llm.static is not None:
         shapes = llm.static.shapes - shapes_before  # (batch, cache length): generate calls
         extra["static_shapes"] = {f"{b}x{n}": k for (b, n), k in sorted(shapes.items())}
+        extra["kv_caches_made"] = llm.static.caches.made  # so far: one per shape, then reused
     row = episode_row(
         system,
         args.episodes,

@@ -48,6 +48,9 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     assert "static_shapes" not in rows["ours"]  # eager
     # compiled: both steps on one bucket: 4 rows, a 512-token cache (prompts of ~128-150 + 8)
     assert rows["ours-compiled"]["static_shapes"] == {"4x512": 2}
+    # one cache for the batch-1 sweep point measured before, one for the 4 episodes: both runs
+    # of the episodes (first and warm) use the same one
+    assert rows["ours-compiled"]["kv_caches_made"] == 2
     assert rows["baseline"]["generate_calls"] == 8
 
     # batched (eager and compiled) and one at a time produce the same greedy text, step by step
