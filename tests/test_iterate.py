@@ -1,4 +1,5 @@
-"""`fireact iterate`: recipe errors, the loop with real tiny models, resume after kill -9.
+"""`fireact iterate`: recipe errors, the loop with real tiny models, resume after kill -9, LoRA
+rounds that continue the previous adapter, and a loop folder moved elsewhere and resumed there.
 
 The loops run the real runner, converter, data report and trainer on shipped HotpotQA data with
 a tiny random Llama built in the test (no download), on the CPU.
@@ -248,3 +249,121 @@ def test_scripted_start_model_successes_are_kept_and_trained_on(tmp_path):
     assert (rows[0]["kept"], rows[1]["kept"], rows[1]["train_examples"]) == (None, 2, 10)
     keep = json.loads((tmp_path / "loop" / "ROUND_1" / "done" / "keep.json").read_text())
     assert (keep["successes"], keep["kept"], keep["teacher"]) == (4, 2, 8)
+
+
+# -- LoRA rounds continue the adapter; a moved loop folder resumes where it is now -------------
+LORA = {
+    "train.overrides.method": "lora",
+    "train.overrides.lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj"]},
+}
+ROUND_STAGES = ["sample", "keep", "report", "train", "eval"]
+
+
+def done_files(out: Path) -> list[Path]:
+    return sorted(out.glob("ROUND_*/done/*.json"))
+
+
+def strings(value) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.fixture(scope="module")
+def lora_loop(tmp_path_factory):
+    """A finished LoRA loop, round 0 and round 1: (its folder, its summary)."""
+    folder = tmp_path_factory.mktemp("iterate_lora")
+    summary = iterate(write_recipe(folder, rounds=1, **LORA), folder / "a", say=lambda _: None)
+    return folder / "a", summary
+
+
+def moved(lora_loop, tmp_path) -> Path:
+    """A copy of the LoRA loop folder, moved to another place; the copy's first place is gone."""
+    first = tmp_path / "first"
+    shutil.copytree(lora_loop[0], first)
+    (tmp_path / "elsewhere").mkdir()
+    return first.rename(tmp_path / "elsewhere" / "loop")
+
+
+def test_lora_round_continues_the_previous_rounds_adapter(lora_loop):
+    out, _ = lora_loop
+    train = json.loads((out / "ROUND_1" / "done" / "train.json").read_text())
+    assert (train["init_model"], train["init_adapter"]) == ("ROUND_0/train/base", "ROUND_0/train")
+    assert train["agent"] == "hf:ROUND_0/train/base:ROUND_1/train"
+    ran = yaml.safe_load((out / "ROUND_1" / "train" / "fireact_config.yaml").read_text())
+    assert (ran["model"], ran["init_adapter"]) == (
+        str(out / "ROUND_0/train/base"),
+        str(out / "ROUND_0/train"),
+    )
+    assert not list(out.rglob("merged"))  # nothing is merged any more
+    adapter = json.loads((out / "ROUND_1" / "train" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(out / "ROUND_0/train/base")
+
+
+def test_loop_files_hold_no_absolute_path(lora_loop):
+    out, _ = lora_loop
+    files = [out / "summary.json", out / "recipe.json", *done_files(out)]
+    assert len(files) == 2 + 4 + 5
+    for path in files:
+        values = strings(json.loads(path.read_text()))
+        assert not [v for v in values if v.startswith("/") or str(out) in v], path
+    assert str(out.parent) not in (out / "summary.md").read_text()
+
+
+def test_moved_loop_resumes_where_it_is_now(lora_loop, tmp_path):
+    """Two more rounds in the moved folder: rounds 0-1 are skipped, round 2 samples with and
+    trains from round 1's adapter at the new place; the old place is never recreated."""
+    out = moved(lora_loop, tmp_path)
+    recipe = write_recipe(tmp_path, rounds=2, **LORA)
+    summary = iterate(recipe, out, say=lambda _: None)
+    assert summary["stages_run"] == [f"2/{stage}" for stage in ROUND_STAGES]
+    assert len(summary["stages_skipped"]) == 4 + 5
+    assert not (tmp_path / "first").exists()
+    train = json.loads((out / "ROUND_2" / "done" / "train.json").read_text())
+    assert (train["init_model"], train["init_adapter"]) == ("ROUND_0/train/base", "ROUND_1/train")
+    ran = yaml.safe_load((out / "ROUND_2" / "train" / "fireact_config.yaml").read_text())
+    assert ran["init_adapter"] == str(out / "ROUND_1" / "train")
+    adapter = json.loads((out / "ROUND_2" / "train" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(out / "ROUND_0" / "train" / "base")
+    assert summary["rounds"][:2] == lora_loop[1]["rounds"]
+
+
+def test_moved_loop_runs_an_interrupted_eval_again(lora_loop, tmp_path):
+    """An eval cut after its first episode, then moved: the runner would refuse to resume it
+    (its model path changed), so it runs again from its start; greedy, the same episodes."""
+    out = moved(lora_loop, tmp_path)
+    (out / "ROUND_1" / "done" / "eval.json").unlink()
+    (out / "ROUND_1" / "eval" / "summary.json").unlink()
+    episodes = out / "ROUND_1" / "eval" / "episodes.jsonl"
+    episodes.write_text(episodes.read_text().splitlines(keepends=True)[0])
+    summary = iterate(write_recipe(tmp_path, rounds=1, **LORA), out, say=lambda _: None)
+    assert summary["stages_run"] == ["1/eval"]
+    assert summary["rounds"] == lora_loop[1]["rounds"]
+    before = (lora_loop[0] / "ROUND_1" / "eval" / "episodes.jsonl").read_text().splitlines()
+    assert [json.loads(line)["trajectory"] for line in episodes.read_text().splitlines()] == [
+        json.loads(line)["trajectory"] for line in before
+    ]
+
+
+def test_loop_folder_with_absolute_paths_still_resumes(lora_loop, tmp_path):
+    """Done-markers as earlier versions wrote them (absolute paths) keep working where those
+    paths exist: round 1 from keep on runs again, reading them."""
+    out = tmp_path / "loop"
+    shutil.copytree(lora_loop[0], out)
+    for path in done_files(out):
+        text = (
+            path.read_text()
+            .replace('"ROUND_', f'"{out}/ROUND_')
+            .replace(":ROUND_", f":{out}/ROUND_")
+        )
+        path.write_text(text)
+    for stage in ROUND_STAGES[1:]:
+        (out / "ROUND_1" / "done" / f"{stage}.json").unlink()
+    summary = iterate(write_recipe(tmp_path, rounds=1, **LORA), out, say=lambda _: None)
+    assert summary["stages_run"] == [f"1/{stage}" for stage in ROUND_STAGES[1:]]
+    train = json.loads((out / "ROUND_1" / "done" / "train.json").read_text())
+    assert (train["init_model"], train["init_adapter"]) == ("ROUND_0/train/base", "ROUND_0/train")
+    assert numbers(out / "summary.json") == numbers(lora_loop[0] / "summary.json")

@@ -5,9 +5,10 @@ trajectories are kept (one per question, optionally mixed with the teacher's dat
 → training (from the base model or the previous round's) → evaluation on held-out questions.
 Every stage writes into ``OUT/ROUND_k/`` and the loop resumes at the stage it stopped in.
 
-Modules: `recipe` (the YAML recipe, its checks, the resume rule), `state` (round folders and
-done-markers), `stages` (each stage: an existing fireact function), `summary` (``summary.json``,
-the table, ``em_per_round.png``), `loop` (`iterate`).
+Modules: `recipe` (the YAML recipe, its checks, the resume rule), `state` (round folders,
+done-markers, paths stored relative to the loop folder), `model` (the model a round hands on),
+`stages` (each stage: an existing fireact function), `summary` (``summary.json``, the table,
+``em_per_round.png``), `loop` (`iterate`).
 """
 
 from __future__ import annotations

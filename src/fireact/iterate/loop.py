@@ -20,6 +20,7 @@ from typing import Any
 
 from fireact.errors import FireactError
 from fireact.iterate import stages
+from fireact.iterate.model import Model
 from fireact.iterate.recipe import RECIPE_FILE, IterateRecipe, check_unchanged, load_recipe
 from fireact.iterate.recipe import train_data as training_values
 from fireact.iterate.state import LoopState
@@ -61,15 +62,14 @@ def iterate(
         state = LoopState(out, say)
         started = time.perf_counter()
         rows = []
-        model: stages.Model | None = None
+        model: Model | None = None
         for k in range(recipe.rounds + 1):
             done, model = run_round(recipe, state, k, model)
             rows.append(round_row(k, done))
             say(f"round {k}: EM {100 * rows[-1]['em']:.1f} ({rows[-1]['model']})")
-        header = {
+        header = {  # no absolute path: the folder may be moved and resumed elsewhere
             "task": recipe.task,
-            "recipe": str(recipe_file),
-            "out": str(out),
+            "recipe": Path(recipe_file).name,
             "stages_run": state.ran,
             "stages_skipped": state.skipped,
             "seconds": round(time.perf_counter() - started, 1),
@@ -111,12 +111,12 @@ def match_threads(recipe: IterateRecipe) -> None:
 
 
 def run_round(
-    recipe: IterateRecipe, state: LoopState, k: int, model: stages.Model | None
-) -> tuple[dict[str, dict[str, Any]], stages.Model]:
+    recipe: IterateRecipe, state: LoopState, k: int, model: Model | None
+) -> tuple[dict[str, dict[str, Any]], Model]:
     """The stages of round `k`; their results and the round's model."""
     done: dict[str, dict[str, Any]] = {}
     if k == 0 and recipe.start_model is not None:
-        model = stages.Model.start(recipe.start_model)
+        model = Model(recipe.start_model, state.out)
     else:
         if k == 0:
             done["teacher"] = state.stage(0, "teacher", lambda f: stages.teacher_stage(recipe, f))
@@ -139,7 +139,7 @@ def run_round(
         done["train"] = state.stage(
             k, "train", lambda f: stages.train_stage(recipe, data, previous, f)
         )
-        model = stages.Model(done["train"]["agent"], done["train"]["weights"])
+        model = Model(done["train"]["agent"], state.out)
     evaluated = model
     done["eval"] = state.stage(k, "eval", lambda f: stages.eval_stage(recipe, evaluated, f))
     return done, model

@@ -12,18 +12,21 @@ Owns what each stage does inside its folder ``ROUND_k/STAGE/`` and the result it
   the teacher records when ``teacher.mix``: ``train.json`` (alpaca) / ``train.jsonl`` (chat);
 * ``report`` — `fireact.data.report` on that file (the previous model's tokenizer, the training
   cutoff);
-* ``train`` — `fireact.train.train` from the base model or the previous round's weights
-  (``train.init``); LoRA runs are merged so that the next round can start from them; an
-  interrupted training starts again from scratch (bit-identical, seeded); with no data at all
-  the previous model is carried over;
-* ``eval`` — greedy run on the held-out questions with the runner's resume, scored by
+* ``train`` — `fireact.train.train` from the base model or the previous round's model
+  (``train.init``): its weights (full fine-tuning), or its adapter continued on the same base
+  (LoRA: ``init_adapter``); an interrupted training starts again from scratch (bit-identical,
+  seeded); with no data at all the previous model is carried over;
+* ``eval`` — greedy run on the held-out questions with the runner's resume (started again when
+  the loop folder has moved since: its model spec names the new place), scored by
   `fireact.report.score`.
+
+Paths in the saved results are relative to the loop folder (`fireact.iterate.state.stored`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +37,13 @@ from fireact.data.records import is_success
 from fireact.data.report import report, summary_line
 from fireact.errors import FireactError
 from fireact.files import iter_jsonl, read_json
+from fireact.iterate.model import Model
 from fireact.iterate.recipe import IterateRecipe, stage_options, train_data
+from fireact.iterate.state import located, loop_folder, stored
 from fireact.outputs import atomic_write_text
 from fireact.report.score import score_file
-from fireact.runs import EPISODES, SUMMARY
-from fireact.train.config import TinySource, validate
-
-
-@dataclass
-class Model:
-    """The model a round hands on: its agent spec and the weights folder a next round starts
-    from (None: start from the training config's own model)."""
-
-    agent: str
-    weights: str | None
-
-    @classmethod
-    def start(cls, spec: str) -> Model:
-        """`start_model` (``hf:PATH[:ADAPTER]``): weights PATH unless it carries an adapter."""
-        kind, _, rest = spec.partition(":")
-        path, _, adapter = rest.partition(":")
-        return cls(spec, path if kind == "hf" and not adapter else None)
+from fireact.runs import CONFIG, EPISODES, SUMMARY
+from fireact.train.config import validate
 
 
 def try_seed(recipe: IterateRecipe, k: int, i: int) -> int:
@@ -98,7 +87,11 @@ def teacher_stage(recipe: IterateRecipe, folder: Path) -> dict[str, Any]:
         )
     path = folder / data_name(recipe)
     write_data(path, records, recipe.format)
-    return {"file": str(path), "examples": len(records), "kept": len(records)}
+    return {
+        "file": stored(loop_folder(folder), path),
+        "examples": len(records),
+        "kept": len(records),
+    }
 
 
 def sample_stage(recipe: IterateRecipe, k: int, model: Model, folder: Path) -> dict[str, Any]:
@@ -109,18 +102,20 @@ def sample_stage(recipe: IterateRecipe, k: int, model: Model, folder: Path) -> d
         summary_path = out / SUMMARY
         if not summary_path.is_file():  # not finished: run it (again) from its start
             options = stage_options(
-                recipe, recipe.sample, model.agent, out, overwrite=True,
+                recipe, recipe.sample, model.spec(), out, overwrite=True,
                 temperature=recipe.sample.temperature, seed=try_seed(recipe, k, i),
             )  # fmt: skip
             run(options)
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        tries.append({"folder": str(out), "seed": try_seed(recipe, k, i), "em": summary["em"]})
+        stored_out = stored(loop_folder(folder), out)
+        tries.append({"folder": stored_out, "seed": try_seed(recipe, k, i), "em": summary["em"]})
     return {"tries": tries, "episodes": recipe.sample.k * (recipe.sample.end - recipe.sample.start)}
 
 
 def keep_stage(recipe: IterateRecipe, sampled: dict[str, Any], folder: Path) -> dict[str, Any]:
     """The successful trajectories (one per question), mixed with the teacher's records."""
-    runs = [Path(t["folder"]) for t in sampled["tries"]]
+    loop = loop_folder(folder)
+    runs = [Path(located(loop, t["folder"])) for t in sampled["tries"]]
     successes = sum(is_success(s, r) for path in runs for s, r in read_episodes(path))
     kept_records: list[Any] = []
     if successes:
@@ -135,65 +130,86 @@ def keep_stage(recipe: IterateRecipe, sampled: dict[str, Any], folder: Path) -> 
     if records:
         path = folder / data_name(recipe)
         write_data(path, records, recipe.format)
-        result["file"] = str(path)
+        result["file"] = stored(loop, path)
     return result
 
 
 def report_stage(
     recipe: IterateRecipe, data: dict[str, Any], model: Model | None, folder: Path
 ) -> dict[str, Any]:
-    """`fireact data report` on the round's training file."""
+    """`fireact data report` on the round's training file; its summary line names the
+    tokenizer's folder relative to the loop folder."""
     if data["file"] is None:
         return {"examples": 0, "line": "data: no examples this round"}
     cutoff = int(train_data(recipe).get("cutoff_len", 512))
-    tokenizer = model.weights if model is not None else None
-    result = report([Path(data["file"])], tokenizer=tokenizer, cutoff=cutoff, out_dir=folder)
-    return {"examples": result["overall"]["examples"], "line": summary_line(result)}
+    tokenizer = model.tokenizer() if model is not None else None
+    loop = loop_folder(folder)
+    path = Path(located(loop, data["file"]))
+    result = report([path], tokenizer=tokenizer, cutoff=cutoff, out_dir=folder)
+    line = summary_line(result).replace(f"{loop}{os.sep}", "")
+    return {"examples": result["overall"]["examples"], "line": line}
 
 
 def train_stage(
     recipe: IterateRecipe, data: dict[str, Any], previous: Model | None, folder: Path
 ) -> dict[str, Any]:
-    """Fine-tune on the round's file into `folder`; the model the next stages use."""
+    """Fine-tune on the round's file into `folder`; the model the next stages use, and what the
+    training started from (``init_model``, ``init_adapter``)."""
     if data["file"] is None:
         if previous is None:
             raise FireactError("train: no training data and no model to carry over")
-        return {"skipped": True, "agent": previous.agent, "weights": previous.weights}
+        return {"skipped": True, "agent": previous.agent}
+    loop = loop_folder(folder)
     values = train_data(recipe)
-    values.update(dataset=data["file"], output_dir=str(folder), overwrite=True)
+    values.update(dataset=located(loop, data["file"]), output_dir=str(folder), overwrite=True)
     values.pop("resume", None)  # an interrupted round trains again from scratch
-    if recipe.train.init == "previous" and previous is not None and previous.weights:
-        values["model"] = previous.weights
-    if values.get("method", "lora") != "full" and recipe.train.init == "previous":
-        values["merge"] = True  # the next round starts from base + this adapter
+    if recipe.train.init == "previous" and previous is not None:
+        start_from(values, previous)
     config = validate(values, source=f"round training config ({recipe.train.config})")
     from fireact.train import train
 
     trained = train(config)
     outputs = trained["outputs"]
-    weights = outputs.get("merged") or outputs.get("model")
-    if weights is not None:
-        agent = f"hf:{weights}"
-    else:  # an adapter on its base
-        base = config.model
-        if isinstance(base, TinySource):
-            base = str(config.output_dir / "base")
-        agent = f"hf:{base}:{outputs['adapter']}"
+    if "model" in outputs:  # full fine-tuning: the whole model
+        model = Model.trained(loop, outputs["model"], None)
+    else:  # an adapter on its base (a tiny one is built into output_dir/base)
+        base = config.model if isinstance(config.model, str) else config.output_dir / "base"
+        model = Model.trained(loop, str(base), outputs["adapter"])
+    adapter = config.init_adapter
     return {
         "skipped": False,
-        "agent": agent,
-        "weights": weights,
+        "agent": model.agent,
+        "init_model": stored(loop, config.model) if isinstance(config.model, str) else None,
+        "init_adapter": stored(loop, adapter) if adapter is not None else None,
         "steps": trained["steps"],
         "final_loss": trained["final_loss"],
         "examples": trained["examples"],
     }
 
 
+def start_from(values: dict[str, Any], previous: Model) -> None:
+    """Training values that continue `previous`: full fine-tuning from its weights (a model that
+    is an adapter cannot: the config's model then), LoRA with its adapter on its base."""
+    base, adapter = previous.parts()
+    if base is None:
+        return
+    if values.get("method", "lora") == "full":
+        if adapter is None:
+            values["model"] = base
+        return
+    values["model"] = base
+    if adapter is not None:
+        values["init_adapter"] = adapter
+
+
 def eval_stage(recipe: IterateRecipe, model: Model, folder: Path) -> dict[str, Any]:
     """Greedy episodes on the held-out questions (resumable), scored."""
+    spec = model.spec()
+    again = started_elsewhere(folder, spec)  # greedy: the same episodes again
     options = stage_options(
-        recipe, recipe.eval, model.agent, folder, resume=True, temperature=0.0, seed=recipe.seed
-    )
+        recipe, recipe.eval, spec, folder, resume=not again, overwrite=again,
+        temperature=0.0, seed=recipe.seed,
+    )  # fmt: skip
     summary = run(options)
     scored = score_file(folder / EPISODES)
     return {
@@ -203,3 +219,13 @@ def eval_stage(recipe: IterateRecipe, model: Model, folder: Path) -> dict[str, A
         "episodes": summary["n"],
         "model": model.agent,
     }
+
+
+def started_elsewhere(folder: Path, spec: str) -> bool:
+    """Whether the run in `folder` was started with another model spec: the loop folder has
+    moved since (its model's path is another), so the runner would refuse to resume it."""
+    try:
+        saved = json.loads((folder / CONFIG).read_text(encoding="utf-8"))["options"]["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return saved != spec

@@ -7,7 +7,12 @@ Owns the layout of a loop folder ``OUT``::
     OUT/ROUND_k/done/STAGE.json  the stage's result, written (atomically) after its outputs
     OUT/summary.json, summary.md, em_per_round.png
 
-and `LoopState.stage`: a finished stage (its marker is there) is skipped and its saved result
+Every path the loop's files hold (done-markers, ``summary.json``) that lies inside ``OUT`` is
+stored relative to it (`stored`: ``ROUND_1/train``) and found again at use time (`located`), so
+a loop folder can be moved or copied and resumed elsewhere; absolute paths, as older loop folders
+stored them, are used as they are.
+
+`LoopState.stage`: a finished stage (its marker is there) is skipped and its saved result
 returned; an unfinished one is run again (each stage says how it resumes: agent runs restart or
 use the runner's resume, training restarts from scratch), then marked done. Stage names and their
 order per round are `ROUND0_STAGES` and `ROUND_STAGES`.
@@ -26,11 +31,37 @@ from fireact.outputs import atomic_write_text, clean_leftovers
 ROUND0_STAGES = ("teacher", "report", "train", "eval")  # with start_model: only "eval"
 ROUND_STAGES = ("sample", "keep", "report", "train", "eval")
 DONE = "done"
+ROUND_PREFIX = "ROUND_"
 
 
 def round_dir(out: Path, k: int) -> Path:
     """The folder of round `k`."""
-    return out / f"ROUND_{k}"
+    return out / f"{ROUND_PREFIX}{k}"
+
+
+def loop_folder(stage_folder: Path) -> Path:
+    """The loop folder ``OUT`` of a stage's folder ``OUT/ROUND_k/STAGE``."""
+    return stage_folder.parents[1]
+
+
+def stored(out: Path, path: str | Path) -> str:
+    """`path` as the loop's files store it: relative to `out` (``ROUND_k/...``) when it lies
+    inside it; another local path absolute; anything else (a hub id) as it is."""
+    local = Path(path).expanduser()
+    if not (local.is_absolute() or local.exists()):
+        return str(path)
+    local = local.resolve()
+    if local.is_relative_to(out.resolve()):
+        return local.relative_to(out.resolve()).as_posix()
+    return str(local)
+
+
+def located(out: Path, value: str) -> str:
+    """A stored path at use time: ``ROUND_k/...`` is found in `out`, wherever the loop folder is
+    now; an absolute path or a hub id is as it was stored."""
+    if value.startswith(ROUND_PREFIX):
+        return str(out / value)
+    return value
 
 
 def marker(out: Path, k: int, stage: str) -> Path:

@@ -19,6 +19,10 @@ Loss masks (``mask``), for alpaca records (prompt + output) and chat records (me
 
 ``train_on_inputs: true`` is accepted as a synonym of ``mask: none``.
 
+``init_adapter: PATH`` (lora / qlora) continues a saved LoRA adapter instead of starting a new
+one: it is loaded as trainable on ``model``, which must be its base model, and ``lora`` must have
+its shape (`fireact.train.init_adapter`); the output is again an adapter on that base.
+
 Speed options (`fireact.train.speed`): ``packing_mask`` (``auto``: transformers reads the packed
 examples from ``position_ids`` where it can, else an explicit block mask; ``positions`` /
 ``explicit`` force one), ``gradient_checkpointing_layers`` (checkpoint only the first N decoder
@@ -46,6 +50,7 @@ from fireact.errors import FireactError
 from fireact.files import read_yaml
 from fireact.home import packaged
 from fireact.overrides import parse_overrides, set_dotted
+from fireact.train.init_adapter import check_init_adapter
 from fireact.train.precision import Precision
 
 
@@ -104,6 +109,7 @@ class SFTConfig(_Strict):
     # method
     method: Literal["lora", "qlora", "full"] = "lora"
     lora: LoraSettings = Field(default_factory=LoraSettings)
+    init_adapter: Path | None = None  # continue this saved LoRA adapter (lora / qlora)
     qlora_bits: Literal[4, 8] = 4
     precision: Precision = "auto"
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
@@ -151,10 +157,10 @@ class SFTConfig(_Strict):
             raise ValueError(f"file not found: {path}")
         return path
 
-    @field_validator("output_dir")
+    @field_validator("output_dir", "init_adapter")
     @classmethod
-    def _resolve(cls, path: Path) -> Path:
-        return path.expanduser().resolve()
+    def _resolve(cls, path: Path | None) -> Path | None:
+        return None if path is None else path.expanduser().resolve()
 
     @field_validator("model", "tokenizer")
     @classmethod
@@ -187,7 +193,21 @@ class SFTConfig(_Strict):
             raise ValueError("torch_compile: not with method qlora (bitsandbytes layers)")
         if self.merge and self.method == "full":
             raise ValueError("merge applies to lora/qlora; full fine-tuning saves the whole model")
+        if self.init_adapter is not None:
+            self._check_init_adapter(self.init_adapter)
         return self
+
+    def _check_init_adapter(self, folder: Path) -> None:
+        if self.method == "full":
+            raise ValueError(f"init_adapter: {folder} is a LoRA adapter; not with method full")
+        if not isinstance(self.model, str):
+            raise ValueError(
+                f"init_adapter: {folder} needs its base model folder as model, not build_tiny"
+            )
+        out = self.output_dir
+        if out == folder or folder in out.parents or out in folder.parents:
+            raise ValueError(f"init_adapter: {folder} overlaps output_dir {out}: train elsewhere")
+        check_init_adapter(folder, self.model, self.lora)
 
     @property
     def gradient_accumulation(self) -> int:

@@ -8,8 +8,9 @@ Owns one training run from config to saved outputs, in this order:
 2. the model source: a local folder or hub id, or a tiny Llama built from the config (with a
    BPE tokenizer trained on the dataset, `fireact.train.tiny`) under ``output_dir/base``;
 3. the data (`fireact.train.dataset`), fitted to the cutoff and packed (`fireact.train.packing`);
-4. the model: full fine-tuning, LoRA, or QLoRA (4/8-bit base via bitsandbytes), in the dtype of
-   its precision (`fireact.train.precision`), with the attention kernel that packing needs
+4. the model: full fine-tuning, LoRA (a new adapter, or ``init_adapter`` continued), or QLoRA
+   (4/8-bit base via bitsandbytes), in the dtype of its precision (`fireact.train.precision`),
+   with the attention kernel that packing needs
    (`fireact.train.speed`: flash-attn varlen when installed on CUDA, else sdpa reading the
    examples from ``position_ids``, else an explicit block-diagonal 4D mask), and gradient
    checkpointing of the layers the config names;
@@ -52,6 +53,7 @@ from fireact.train.dataset import (
     read_records,
     split_eval,
 )
+from fireact.train.init_adapter import load_init_adapter
 from fireact.train.output_dir import (
     LOG_FILE,
     SUMMARY_FILE,
@@ -275,7 +277,8 @@ def qlora_quantization(bits: int, compute_dtype: Any) -> Any:
 
 
 def apply_method(model: Any, config: SFTConfig) -> Any:
-    """Full fine-tuning: the model as is. LoRA/QLoRA: a PEFT model with trainable adapters."""
+    """Full fine-tuning: the model as is. LoRA/QLoRA: a PEFT model with trainable adapters, new
+    ones or those of ``init_adapter``."""
     if config.method == "full":
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -286,6 +289,8 @@ def apply_method(model: Any, config: SFTConfig) -> Any:
             use_gradient_checkpointing=config.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
+    if config.init_adapter is not None:  # continue a saved adapter (checked by the config)
+        return load_init_adapter(model, config.init_adapter, config.lora.dropout, str(config.model))
     lora = LoraConfig(
         r=config.lora.r,
         lora_alpha=config.lora.alpha,
