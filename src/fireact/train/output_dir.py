@@ -86,9 +86,9 @@ def prepare_output_dir(config: SFTConfig, state: Any) -> contextlib.AbstractCont
 def claim_output_dir(config: SFTConfig) -> FolderLock:
     """Lock, check, (on ``overwrite``) empty and mark ``output_dir``; write the exact config.
 
-    Refused in one line: an input (dataset, eval dataset, local model or tokenizer folder) that
-    is ``output_dir``, contains it, or (with ``overwrite``) lies in it; another training
-    writing to it; an earlier run in it without ``resume`` or ``overwrite``; and, to
+    Refused in one line: an input (dataset, eval dataset, adapter to continue, local model or
+    tokenizer folder) that is ``output_dir``, contains it, or (with ``overwrite``) lies in it;
+    another training writing to it; an earlier run in it without ``resume`` or ``overwrite``; and, to
     ``overwrite``, a folder holding files that fireact train did not write. ``overwrite``
     removes the earlier run but keeps a tiny model's ``base/``. Returns the held lock.
     """
@@ -126,7 +126,7 @@ def claim_output_dir(config: SFTConfig) -> FolderLock:
 
 def training_inputs(config: SFTConfig) -> list[Path]:
     """The files and local folders a training run reads (never written or removed by it)."""
-    paths = [config.dataset, config.eval_dataset]
+    paths = [config.dataset, config.eval_dataset, config.init_adapter]
     for source in (config.model, config.tokenizer):
         if isinstance(source, str) and Path(source).expanduser().exists():
             paths.append(Path(source).expanduser())
