@@ -7,7 +7,8 @@ per round of turns) — against the same episodes generated one at a time (`run_
 episode each, as a loop over episodes would). The policy is the tiny Llama of
 ``configs/rl/tiny-arith.yaml`` after its SFT warm start (built once into ``--work``), sampling at
 temperature 1 with the recipe's limits (3 steps, 24 tokens a turn), on arith training questions;
-the same seed for both systems. Results: ``benchmarks/results/rl-<host kind>.json``.
+the same seed for both systems; ``generate_steps`` counts decoding steps (a batch ends when its
+last row meets its stop). Results: ``benchmarks/results/rl-<host kind>.json``.
 
 ``learning``: the whole recipe ``configs/rl/tiny-arith.yaml`` (warm start, then GRPO through
 TRL), seeded; the mean reward of the first and the last 20 steps, every step's reward and the
@@ -63,7 +64,7 @@ def measure(policy: Any, agent: Any, examples: list[Any], batched: bool, seed: i
 
     torch.manual_seed(seed)
     groups = [examples] if batched else [[e] for e in examples]
-    calls, tokens, rewards = policy.generate_calls, 0, []
+    calls, steps, tokens, rewards = policy.generate_calls, policy.generate_steps, 0, []
     started = time.perf_counter()
     for group in groups:
         out = asyncio.run(run_group(policy, agent, group, format_penalty=0.0))
@@ -76,6 +77,7 @@ def measure(policy: Any, agent: Any, examples: list[Any], batched: bool, seed: i
         "episodes_per_s": round(len(examples) / wall, 2), "sampled_tokens": tokens,
         "sampled_tokens_per_s": round(tokens / wall, 1),
         "generate_calls": policy.generate_calls - calls,
+        "generate_steps": policy.generate_steps - steps,
         "mean_reward": round(sum(rewards) / len(rewards), 3),
     }  # fmt: skip
 

@@ -123,3 +123,87 @@ def test_grpo_step_masks_every_observation(tmp_path):
         for line in (Path(config.output_dir) / "rewards.jsonl").read_text().splitlines()
     ]
     assert [r["step"] for r in rows] == [1]
+
+
+def old_cut(decode, eos, ids, stop):
+    """The cut rule as first written (one decode per prefix): the reference for `_cut`."""
+    for n in range(1, len(ids) + 1):
+        if ids[n - 1] == eos:
+            return decode(ids[: n - 1]), n
+        text = decode(ids[:n])
+        for s in stop or ():
+            if s in text:
+                return text[: text.index(s)], n
+    return decode(ids), len(ids)
+
+
+@pytest.fixture(scope="module")
+def arith_tokenizer():
+    from fireact.tasks import load_task
+    from fireact.train.tiny import train_bpe_tokenizer
+
+    task = load_task("arith", "train")
+    texts = [f"Thought: {e.question}\nAction: calculate[{e.answer}]\n" for e in task.select(0, 64)]
+    return train_bpe_tokenizer(texts + ["Observation: Episode finished, reward = 1 é 🙂"], 300)
+
+
+def test_cut_keeps_the_one_decode_per_prefix_rule(arith_tokenizer):
+    """`_cut` (one decode and a binary search) gives the old rule's text and kept count on
+    random sampled rows: stops found in the row, listed stops, EOS anywhere, no stop at all."""
+    import random
+
+    from fireact.rl.policy import PolicyLLM
+
+    tok = arith_tokenizer
+    policy = PolicyLLM(None, tok, max_tokens=24, temperature=1.0)
+    rng, outcomes = random.Random(7), {"stop": 0, "eos": 0, "neither": 0}
+    for _ in range(600):
+        ids = [rng.randrange(len(tok)) for _ in range(rng.randrange(0, 30))]
+        if ids and rng.random() < 0.3:  # an EOS at a random place
+            ids[rng.randrange(len(ids))] = tok.eos_token_id
+        text = policy._decode(ids)
+        stop = rng.choice([None, [], [""], ["\nObservation:"], ["\n", "Action:"]])
+        if text and rng.random() < 0.6:  # a stop the row holds, at a random place
+            at = rng.randrange(len(text))
+            stop = (stop or []) + [text[at : at + rng.randrange(1, 4)]]
+        expected = old_cut(policy._decode, tok.eos_token_id, ids, stop)
+        assert policy._cut(ids, stop) == expected, (ids, stop)
+        kept = expected[1]
+        outcomes[
+            "eos" if kept and ids[kept - 1] == tok.eos_token_id
+            else "stop" if kept < len(ids) or expected[0] != text else "neither"
+        ] += 1  # fmt: skip
+    assert min(outcomes.values()) >= 30, outcomes  # every kind of row was compared, many times
+
+
+def test_a_batch_whose_rows_all_stop_early_ends_early(arith_tokenizer):
+    """One batched `generate` of four episodes' turns with a real (random) model: every row meets
+    a stop string within a few tokens, and the decoding loop ends at the last row's stop, not at
+    max_tokens; each row keeps its tokens and their logprobs up to its stop."""
+    import asyncio
+    import string
+
+    from fireact.rl.policy import PolicyLLM
+    from fireact.train.tiny import build_llama
+
+    model = build_llama(arith_tokenizer, seed=2, hidden_size=32, layers=1, heads=2)
+    policy = PolicyLLM(model, arith_tokenizer, max_tokens=16, temperature=1.0)
+    stop = list(string.ascii_letters + string.digits)
+    policy.live = 4
+
+    async def turns():
+        calls = [
+            policy.complete(f"Question {i}\nThought:", stop=stop, max_tokens=16, key=f"e{i}")
+            for i in range(4)
+        ]
+        return await asyncio.gather(*calls)
+
+    done = asyncio.run(turns())
+    kept = [c.completion_tokens for c in done]
+    assert policy.generate_calls == 1
+    assert policy.generate_steps == max(kept) < 16
+    assert [c.finish_reason for c in done] == ["stop"] * 4
+    for i, completion in enumerate(done):
+        ep = policy.episodes[f"e{i}"]
+        assert ep.mask[-completion.completion_tokens :] == [1] * completion.completion_tokens
+        assert all(lp < 0 for lp in ep.logprobs[-completion.completion_tokens :])

@@ -10,7 +10,8 @@ probabilities. So the final sequence is exactly what the model saw at its last t
 answer, and the loss covers the model's own surviving tokens only — the SFT rule.
 
 Concurrent calls are generated together: a call waits until every live episode is waiting on
-the model (tools answer in between), then one left-padded ``generate`` serves them all.
+the model (tools answer in between), then one left-padded ``generate`` serves them all; it ends
+as soon as every row has met its stop string, EOS or token limit (`fireact.rl.stops`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fireact.llm.base import Completion, Prompt
+from fireact.rl.stops import RowStops, cut, prefixes_grow, walk_cut
 
 
 @dataclass
@@ -42,6 +44,8 @@ class PolicyLLM:
         self.episodes: dict[str, EpisodeTokens] = {}
         self.live = 0  # episodes still running (the rollout sets and counts them down)
         self.generate_calls = 0
+        self.generate_steps = 0  # decoding steps over all generate calls (rows stop early)
+        self._criteria: dict[tuple[str, ...], Any] = {}
         self._pending: list[tuple[EpisodeTokens, list[str] | None, int, asyncio.Future]] = []
 
     # ---------------------------------------------------------------- token bookkeeping
@@ -114,6 +118,7 @@ class PolicyLLM:
 
     def _generate(self, batch: list) -> list[Completion]:
         import torch
+        from transformers import StoppingCriteriaList
 
         self.generate_calls += 1
         rows = [ep.prompt_ids + ep.ids for ep, *_ in batch]
@@ -123,6 +128,10 @@ class PolicyLLM:
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
         new = max(limit for _, _, limit, _ in batch)
+        stops = RowStops(
+            self._decode, width, [(stop or (), limit) for _, stop, limit, _ in batch],
+            self._criterion, self.tokenizer.eos_token_id,
+        )  # fmt: skip
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
@@ -130,10 +139,12 @@ class PolicyLLM:
                 input_ids=input_ids, attention_mask=attention, max_new_tokens=new,
                 do_sample=True, temperature=self.temperature, top_k=0, top_p=1.0,
                 pad_token_id=pad, output_scores=True, return_dict_in_generate=True,
+                stopping_criteria=StoppingCriteriaList([stops]),
             )  # fmt: skip
         if was_training:
             self.model.train()
         sampled = out.sequences[:, width:]
+        self.generate_steps += sampled.shape[1]
         logps = torch.stack(out.scores, 1).float().log_softmax(-1)
         chosen = logps.gather(-1, sampled.unsqueeze(-1)).squeeze(-1)
         results = []
@@ -149,13 +160,15 @@ class PolicyLLM:
 
     def _cut(self, ids: list[int], stop: list[str] | None) -> tuple[str, int]:
         """(text before the first stop string or EOS, how many sampled tokens are kept: up to
-        the token that completes the stop)."""
-        eos = self.tokenizer.eos_token_id
-        for n in range(1, len(ids) + 1):
-            if ids[n - 1] == eos:
-                return self._decode(ids[: n - 1]), n
-            text = self._decode(ids[:n])
-            for s in stop or ():
-                if s in text:
-                    return text[: text.index(s)], n
-        return self._decode(ids), len(ids)
+        the token that completes the stop); `fireact.rl.stops` has the rule."""
+        stop = stop or []
+        found = cut if prefixes_grow(self.tokenizer, stop) else walk_cut
+        return found(self._decode, ids, stop, self.tokenizer.eos_token_id)
+
+    def _criterion(self, stop: tuple[str, ...]) -> Any:
+        """transformers' `StopStringCriteria` of one stop set, built once (it reads the vocab)."""
+        if stop not in self._criteria:
+            from transformers import StopStringCriteria
+
+            self._criteria[stop] = StopStringCriteria(self.tokenizer, list(stop))
+        return self._criteria[stop]

@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m fireact.rl.train RECIPE.yaml`` (what ``accelerate launch`` runs)."""
     argv = sys.argv[1:] if argv is None else argv
     config = load_rl_config(Path(argv[0]) if argv else None)
-    print(json.dumps(run_rl(config)))
+    summary = json.dumps(run_rl(config))
+    sys.stdout.flush()  # the processes of a launch share stdout: the summary in one write
+    print(summary, flush=True)
     return 0
 
 
