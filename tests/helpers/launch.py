@@ -3,13 +3,15 @@
     done = launch_gloo("fireact.train.sft", config_path, timeout=180)
 
 A rendezvous that fails on its own (a port taken between choosing it and binding it, a slow
-start) is retried once on a fresh port; any other outcome is returned as it is.
+start) is retried once on a fresh port; any other outcome is returned as it is. The launcher
+runs in its own process group, so a run past its timeout is killed with its workers.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -43,7 +45,25 @@ def launch_gloo(
     for _attempt in range(2):
         command = [str(accelerate), "launch", "--config_file", str(GLOO)]
         command += ["--main_process_port", str(free_port()), "-m", module, str(argument)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        done = run_group(command, env, timeout)
         if settled(done) or not RENDEZVOUS_ERRORS.search(done.stderr):
             break
     return done
+
+
+def run_group(
+    command: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess:
+    """`command` in a new process group, output captured; past `timeout` the whole group (the
+    launcher and the workers it started) is killed and TimeoutExpired raised."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
