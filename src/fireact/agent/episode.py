@@ -151,7 +151,8 @@ class Episode(EpisodeCosts):
 
 def new_episode(example: Example, agent: Agent) -> Episode:
     """A fresh episode for one example, with its prompt head built."""
-    ep = Episode(example.id, example.question, example.answer, agent.method, agent.format)
+    question = example.question if agent.tool is not None else agent.task.ask_without_tools(example)
+    ep = Episode(example.id, question, example.answer, agent.method, agent.format)
     ep.tool_state = ToolState(episode_id=example.id)
     start_try(ep, agent)
     return ep

@@ -85,6 +85,14 @@ class Task:
     prompt_task: str  # which FireAct prompt family this task uses (hotpotqa/strategyqa/mmlu)
     source: str = ""  # the file or folder the examples came from
     reward: RewardText | None = None  # the spec's reward rule; None: by the prompt family
+    # how an episode without a tool (CoT, IO) is asked an example; None: its question as it is
+    tool_free_question: Callable[[Example], str] | None = None
+
+    def ask_without_tools(self, example: Example) -> str:
+        """The question an episode with no tool gets (the task's `tool_free_question`, e.g. the
+        question with its tables written out, since nothing can look them up)."""
+        hook = self.tool_free_question
+        return example.question if hook is None else hook(example)
 
     def reward_text(self, em: bool) -> str:
         """How the final observation writes the reward (the task spec's `reward_text`); a task
@@ -129,6 +137,8 @@ class TaskSpec:
     summary: str = ""  # one line for listings and docs
     # its own few-shot prompt files by method kind (react / cot / io), instead of FireAct's
     prompts: Mapping[str, Path] = field(default_factory=dict)
+    # the question as an episode without a tool (CoT, IO) is asked it; None: unchanged
+    tool_free_question: Callable[[Example], str] | None = None
 
     REQUIRED = ("name", "read", "splits", "scorer", "prompt_task")
 
@@ -146,8 +156,9 @@ class TaskSpec:
         for part in ("read", "scorer", "reward_text"):
             if not callable(getattr(self, part)):
                 yield f"{part} must be a function"
-        if self.subject_files is not None and not callable(self.subject_files):
-            yield "subject_files must be a function"
+        for part in ("subject_files", "tool_free_question"):
+            if getattr(self, part) is not None and not callable(getattr(self, part)):
+                yield f"{part} must be a function"
         if self.default_split is not None and self.default_split not in self.splits:
             yield f"default_split {self.default_split!r} is not one of its splits"
         if not set(self.unlabelled) <= set(self.splits):
@@ -173,8 +184,9 @@ class TaskSpec:
             source, files = path, [path]
         examples = [example for file in files for example in self.read(file, split)]
         return Task(
-            self.name, split, examples, self.scorer, self.prompt_task, str(source), self.reward_text
-        )
+            self.name, split, examples, self.scorer, self.prompt_task, str(source),
+            self.reward_text, self.tool_free_question,
+        )  # fmt: skip
 
 
 def select_indices(
