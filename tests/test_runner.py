@@ -409,3 +409,29 @@ def test_an_hf_model_batches_every_episode_in_flight(tmp_path):
         assert llm.max_batch_size == 48
     finally:
         aio.run(llm.aclose())
+
+
+@pytest.mark.parametrize(("given", "hedge"), [("auto", "auto"), ("2.5", 2.5), (None, None)])
+def test_hedge_after_takes_seconds_or_auto_to_the_backend(tmp_path, given, hedge):
+    import asyncio as aio
+
+    from fireact.agent.runner import build_llm
+
+    url = "http://127.0.0.1:1/v1"
+    opts = RunOptions(
+        task="hotpotqa", model="openai:m", base_url=url, out=tmp_path, hedge_after=given
+    )
+    llm = build_llm(opts)
+    try:
+        assert llm.hedge_after_s == hedge
+    finally:
+        aio.run(llm.aclose())
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "fast"])
+def test_hedge_after_refuses_anything_else_in_one_line(tmp_path, given):
+    with pytest.raises(FireactError) as err:
+        options_from_dict(
+            {"task": "hotpotqa", "model": "openai:m", "out": str(tmp_path), "hedge_after": given}
+        )
+    assert str(err.value) == f"run option 'hedge_after' = '{given}': give seconds > 0, or auto"

@@ -129,8 +129,10 @@ class RunOptions(BaseModel):
     llm_timeout: float = Field(120.0, gt=0, description="Seconds per API request.")
     llm_retries: int = Field(6, ge=0, description="Retries on 429/5xx/timeouts/resets.")
     retry_delay: float = Field(1.0, ge=0, description="First retry backoff in seconds.")
-    hedge_after: float | None = Field(
-        None, gt=0, description="Hedge requests slower than this (s; default off)."
+    hedge_after: float | Literal["auto"] | None = Field(
+        None,
+        description="Hedge requests slower than this: seconds, or auto (the p90 of recent "
+        "latencies); default off.",
     )
     temperature: float | None = Field(
         None,
@@ -185,6 +187,19 @@ class RunOptions(BaseModel):
         if registry.find(value) is None:
             raise ValueError(registry.unknown(value))
         return value
+
+    @field_validator("hedge_after", mode="before")
+    @classmethod
+    def _hedge_after(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if not seconds > 0:
+            raise ValueError("give seconds > 0, or auto")
+        return seconds
 
     @field_validator("model")
     @classmethod

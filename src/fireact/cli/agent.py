@@ -37,10 +37,13 @@ SHOWN += ("dropped_tool_errors", "llm_cache")  # the summary keys printed on std
 
 
 def flag_type(annotation: Any) -> type:
-    """The command-line type of a field: its type without None, a choice (Literal) as str."""
+    """The command-line type of a field: its type without None; a choice (Literal) or a union
+    of several types (``2.5`` or ``auto``) as str, which the options model then validates."""
     args: tuple[Any, ...] = (annotation,)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    if len(args) > 1:
+        return str
     base = args[0]
     return str if typing.get_origin(base) is Literal else base
 
