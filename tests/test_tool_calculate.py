@@ -279,3 +279,16 @@ def test_react_episode_with_the_calculator():
     )
     assert [c["observation"] for c in ep.tool_calls] == ["42", "Invalid expression: invalid syntax"]
     asyncio.run(agent.tool.aclose())
+
+
+def test_nesting_is_limited_the_same_whatever_the_recursion_limit():
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # as some libraries set it: the answer must not change
+    try:
+        assert evaluate("-" * 990 + "1") == "Invalid expression: too deeply nested"
+        assert evaluate("-" * 99 + "1") == "-1"  # 100 levels: the deepest accepted
+        assert evaluate("-" * 100 + "1") == "Invalid expression: too deeply nested"
+    finally:
+        sys.setrecursionlimit(before)

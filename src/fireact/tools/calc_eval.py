@@ -19,6 +19,7 @@ from simpleeval import InvalidExpression, SimpleEval
 
 MAX_DIGITS = 300  # largest integer: this many decimal digits (about the range of a float)
 MAX_ROUND_DIGITS = 400  # |ndigits| of round(x, ndigits): round(5, -10**9) would build 10**10**9
+MAX_DEPTH = 100  # deepest expression tree: the same answer whatever the recursion limit
 MAX_COMB_N = 100_000  # n of comb/perm: sized with lgamma, exact enough below this
 
 NAMES: dict[str, Any] = {"pi": math.pi, "e": math.e, "tau": math.tau, "True": True, "False": False}
@@ -253,6 +254,17 @@ def _operators(max_digits: int) -> dict[type, Callable[..., Any]]:
 # ------------------------------------------------------------------ the evaluator
 
 
+def check_depth(root: ast.AST, limit: int = MAX_DEPTH) -> None:
+    """Refuse a tree deeper than `limit` (walked without recursion), so that how deep an
+    expression may be does not depend on how deep the caller's stack already is."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise Refused("too deeply nested")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 class SafeCalculator(SimpleEval):
     """simpleeval's evaluator narrowed to numbers (rules 2-4 of the module doc)."""
 
@@ -280,6 +292,7 @@ class SafeCalculator(SimpleEval):
     def evaluate(self, expression: str) -> Any:
         """Parse ``expression`` as one Python expression and evaluate it."""
         tree = ast.parse(expression, mode="eval")
+        check_depth(tree.body)
         self.expr = expression
         return self._eval(tree.body)
 

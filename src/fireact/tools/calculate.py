@@ -16,7 +16,9 @@ limits), cexprtk (C++ ExprTk: floats only).
 
 Safety rules, in the order they apply:
 
-1. Size: at most ``max_chars`` (1,000) characters, checked before anything is parsed.
+1. Size: at most ``max_chars`` (1,000) characters, checked before anything is parsed, and a
+   syntax tree at most `calc_eval.MAX_DEPTH` (100) levels deep, checked before it is evaluated
+   (so the answer does not depend on Python's recursion limit, which libraries raise).
 2. Grammar: one expression (``ast.parse(mode="eval")``: statements, assignments and imports do
    not parse). Allowed: int and float literals, ``True``/``False``, the names ``pi``, ``e``,
    ``tau``; ``+ - * / // % **`` (``^`` is read as ``**``), unary ``+ -``, comparisons,
