@@ -15,6 +15,7 @@ Names are checked against the registries: ``task`` (`fireact.tasks`), ``tool``
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from fireact.agent.methods import METHOD_REGISTRY, method_spec
 from fireact.agent.tools_setup import ToolSetup
 from fireact.errors import FireactError
 from fireact.llm import LLM_REGISTRY, spec_help
+from fireact.llm.hedging import check_hedge_after
 from fireact.runs import CONFIG
 from fireact.tasks import TASK_REGISTRY
 from fireact.tools import TOOL_REGISTRY, tool_spec
@@ -191,15 +193,13 @@ class RunOptions(BaseModel):
     @field_validator("hedge_after", mode="before")
     @classmethod
     def _hedge_after(cls, value: Any) -> Any:
-        if value is None or value == "auto":
-            return value
+        if isinstance(value, str) and value != "auto":  # a flag's text: seconds, if a number
+            with contextlib.suppress(ValueError):
+                value = float(value)
         try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = 0.0
-        if not seconds > 0:
-            raise ValueError("give seconds > 0, or auto")
-        return seconds
+            return check_hedge_after(value)  # the backend's own rule
+        except FireactError:
+            raise ValueError("give seconds > 0, or auto") from None
 
     @field_validator("model")
     @classmethod

@@ -96,6 +96,17 @@ class Hedging:
             self._auto_hedge_s = quantile(list(self._latencies), HEDGE_AUTO_QUANTILE)
             self._new_latencies = 0
 
+    async def _send_maybe_hedged(self, send: Send[T]) -> T:
+        """`send(None)`, timed for the "auto" threshold; hedged once it is slower than the
+        threshold, when there is one."""
+        threshold = self.hedge_threshold_s()
+        start = time.perf_counter()
+        if threshold is None:
+            response = await send(None)
+            self._record_latency(time.perf_counter() - start)
+            return response
+        return await self._hedged(send, threshold, start)
+
     async def _hedged(self, send: Send[T], threshold: float, start: float) -> T:
         """`send(None)`; past `threshold` s also a duplicate; the first success wins."""
         first: asyncio.Future[T] = asyncio.ensure_future(send(None))

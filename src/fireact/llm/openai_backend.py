@@ -242,13 +242,7 @@ class OpenAILLM(Hedging):
     async def _request(self, send: Send[T]) -> T:
         """One attempt inside a concurrency slot: `send(None)`, hedged when it is slow."""
         async with self._semaphore:
-            threshold = self.hedge_threshold_s()
-            start = time.perf_counter()
-            if threshold is None:
-                response = await send(None)
-                self._record_latency(time.perf_counter() - start)
-                return response
-            return await self._hedged(send, threshold, start)
+            return await self._send_maybe_hedged(send)
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run `call`, retrying retryable failures with backoff; raise a clean error at the end."""

@@ -116,18 +116,12 @@ class ReplicatedLLM(Hedging):
 
     async def _attempt(self, i: int, prompt: Prompt, request: dict[str, Any]) -> Completion:
         """One attempt on replica `i`; past the hedge threshold, a duplicate on another."""
-        threshold = self.hedge_threshold_s()
-        start = time.perf_counter()
-        if threshold is None:
-            out = await self._on(i, prompt, request)
-            self._record_latency(time.perf_counter() - start)
-            return out
 
         def send(headers: dict[str, str] | None) -> Awaitable[Completion]:
             hedge = headers is not None  # `_hedged` marks the duplicate with a header
             return self._on(self.pick(besides=i)[0] if hedge else i, prompt, request)
 
-        return await self._hedged(send, threshold, start)
+        return await self._send_maybe_hedged(send)
 
     async def _on(self, i: int, prompt: Prompt, request: dict[str, Any]) -> Completion:
         """One call on replica `i`, counted in flight; a retryable failure takes it out."""
