@@ -48,7 +48,7 @@ from collections import Counter, OrderedDict
 from typing import Any
 
 from fireact.errors import FireactError
-from fireact.llm.hf_stops import DeviceStops
+from fireact.llm.hf_stops import DeviceStops, StopCriteriaCache
 
 COMPILE_CHOICES = ("auto", "on", "off")
 RECOMPILE_LIMIT = 64
@@ -192,18 +192,10 @@ class StaticDecoder:
         self.caches = Caches(model)
         self.cache_len = 0  # the high-water mark
         self.shapes: Counter[tuple[int, int]] = Counter()
-        self._criteria: dict[tuple[str, ...], Any] = {}
+        self.criteria_for = StopCriteriaCache(tokenizer)  # stop set -> StopStringCriteria
         self._compile_config = compile_config(str(model.device)) if compiled else None
         if compiled:
             raise_recompile_limit()
-
-    def criteria_for(self, stops: tuple[str, ...]) -> Any:
-        """transformers' `StopStringCriteria` for one stop set, built once."""
-        if stops not in self._criteria:
-            from transformers import StopStringCriteria
-
-            self._criteria[stops] = StopStringCriteria(self.tokenizer, list(stops))
-        return self._criteria[stops]
 
     def generate(
         self, rows: list[list[int]], stops: list[list[str]], max_tokens: list[int], config: Any

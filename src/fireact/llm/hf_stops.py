@@ -30,6 +30,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+class StopCriteriaCache:
+    """transformers' `StopStringCriteria` of each stop set, built once per set (building one
+    reads the whole vocabulary); call it with the set as a tuple."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.built: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, stops: tuple[str, ...]) -> Any:
+        if stops not in self.built:
+            from transformers import StopStringCriteria
+
+            self.built[stops] = StopStringCriteria(self.tokenizer, list(stops))
+        return self.built[stops]
+
+
 class HostStops:
     """Per-row stop strings and max_tokens, checked on the host.
 
@@ -76,8 +92,8 @@ class HostStops:
 class DeviceStops:
     """Per-row stop strings and max_tokens, checked with tensor ops only (no host sync).
 
-    `criteria_for(stop_set)` gives the `StopStringCriteria` of a stop set (the caller caches it:
-    building one reads the whole vocabulary).
+    `criteria_for(stop_set)` gives the `StopStringCriteria` of a stop set (a
+    `StopCriteriaCache`: building one reads the whole vocabulary).
 
     `lengths()` (after ``generate``) reads, in one copy, how many new tokens each row had when
     it was first marked done (None for a row that never was).

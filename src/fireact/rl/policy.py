@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fireact.llm.base import Completion, Prompt
+from fireact.llm.hf_static import left_pad
+from fireact.llm.hf_stops import StopCriteriaCache
 from fireact.rl.stops import RowStops, cut, prefixes_grow, walk_cut
 
 
@@ -45,7 +47,7 @@ class PolicyLLM:
         self.live = 0  # episodes still running (the rollout sets and counts them down)
         self.generate_calls = 0
         self.generate_steps = 0  # decoding steps over all generate calls (rows stop early)
-        self._criteria: dict[tuple[str, ...], Any] = {}
+        self._criterion = StopCriteriaCache(tokenizer)  # stop set -> StopStringCriteria
         self._pending: list[tuple[EpisodeTokens, list[str] | None, int, asyncio.Future]] = []
 
     # ---------------------------------------------------------------- token bookkeeping
@@ -125,8 +127,7 @@ class PolicyLLM:
         width = max(map(len, rows))
         pad = self.tokenizer.pad_token_id
         pad = self.tokenizer.eos_token_id if pad is None else pad
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        input_ids, attention = left_pad(rows, pad)
         new = max(limit for _, _, limit, _ in batch)
         stops = RowStops(
             self._decode, width, [(stop or (), limit) for _, stop, limit, _ in batch],
@@ -164,11 +165,3 @@ class PolicyLLM:
         stop = stop or []
         found = cut if prefixes_grow(self.tokenizer, stop) else walk_cut
         return found(self._decode, ids, stop, self.tokenizer.eos_token_id)
-
-    def _criterion(self, stop: tuple[str, ...]) -> Any:
-        """transformers' `StopStringCriteria` of one stop set, built once (it reads the vocab)."""
-        if stop not in self._criteria:
-            from transformers import StopStringCriteria
-
-            self._criteria[stop] = StopStringCriteria(self.tokenizer, list(stop))
-        return self._criteria[stop]
