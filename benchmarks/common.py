@@ -30,12 +30,17 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 # ---------------------------------------------------------------- the machine and the run
 
 
+def package_lines(path: Path) -> list[str]:
+    """The entries of a package list (``device_packages.txt``, ``device_wheels.txt``): one
+    ``NAME`` or ``NAME==VERSION`` a line, ``#`` comments and blank lines left out."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text("utf-8").splitlines())
+    return [line for line in lines if line]
+
+
 def device_wheels() -> list[str]:
     """The distributions carried to the GPU machine as wheels (``benchmarks/device_wheels.txt``,
-    which ``gpu_wheels.sh`` downloads), as written there (``NAME`` or ``NAME==VERSION``)."""
-    text = (REPO / "benchmarks" / "device_wheels.txt").read_text(encoding="utf-8")
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    which ``gpu_wheels.sh`` downloads), as written there."""
+    return package_lines(REPO / "benchmarks" / "device_wheels.txt")
 
 
 def cpu_model() -> str:

@@ -27,6 +27,8 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.common import package_lines
+
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_PACKAGES = REPO / "benchmarks" / "device_packages.txt"
 DEVICE_WHEELS = REPO / "benchmarks" / "device_wheels.txt"
@@ -56,11 +58,9 @@ def read_list(path: Path) -> dict[str, str | None]:
     """``{normalised name: pinned version or None}`` of a package list: ``NAME[==VERSION]`` a
     line, ``#`` comments."""
     names: dict[str, str | None] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            names[normalise(name)] = version.strip() or None
+    for line in package_lines(path):
+        name, _, version = line.partition("==")
+        names[normalise(name)] = version.strip() or None
     return names
 
 
