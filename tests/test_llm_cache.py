@@ -467,16 +467,16 @@ def test_a_run_killed_with_sigkill_keeps_every_answer_it_had(tmp_path: Path) -> 
         resumed = cached_llm(server, path)  # the file keeps working after the kill
         before = settled_request_count(server)  # a request the killed writer sent may still land
 
+        # the last answered entry: the batch it was in may have been cut short by the kill
+        picked = (0, max(answered))
+
         async def go() -> list[str]:
             try:
-                return [(await resumed.complete(ask(f"q{i}"), key="r")).text for i in (0, 299)]
+                return [(await resumed.complete(ask(f"q{i}"), key="r")).text for i in picked]
             finally:
                 await resumed.aclose()
 
-        assert asyncio.run(go()) == [
-            "tiny says Answer briefly.\nq0",
-            "tiny says Answer briefly.\nq299",
-        ]
+        assert asyncio.run(go()) == [f"tiny says Answer briefly.\nq{i}" for i in picked]
         assert len(server.requests) == before
 
 
