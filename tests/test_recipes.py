@@ -420,6 +420,8 @@ def test_lora_recipe_loads_with_its_dataset(base, data, tmp_path):
     )
     assert config.gradient_checkpointing is (base not in ("llama2-7b", "codellama-7b"))
     text = (CONFIGS / f"{name}.yaml").read_text()
+    for line in ("packing_mask: auto", "use_liger_kernel: auto", "torch_compile: false"):
+        assert f"\n{line}\n" in text, line  # the speed defaults, stated where they are chosen
     assert f"output_dir: runs/{name}\n" in text
 
 

@@ -27,7 +27,7 @@ Speed options (`fireact.train.speed`): ``packing_mask`` (``auto``: transformers 
 examples from ``position_ids`` where it can, else an explicit block mask; ``positions`` /
 ``explicit`` force one), ``gradient_checkpointing_layers`` (checkpoint only the first N decoder
 layers; all when unset), ``use_liger_kernel`` (``true`` / ``false`` / ``auto``: on when
-liger-kernel is installed and a CUDA GPU is there) and ``torch_compile``.
+liger-kernel is installed and a CUDA GPU is there, the default) and ``torch_compile``.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class SFTConfig(_Strict):
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     gradient_checkpointing: bool = False
     gradient_checkpointing_layers: int | None = Field(None, gt=0)  # the first N; None: all
-    use_liger_kernel: bool | Literal["auto"] = False
+    use_liger_kernel: bool | Literal["auto"] = "auto"
     torch_compile: bool = False
     cpu_threads: int | None = Field(None, gt=0)  # torch threads on CPU; tiny models: 1 is fastest
     # optimisation
