@@ -50,7 +50,7 @@ def api_key(key: str | None, url: str, *, local_dummy: bool = False) -> str:
     if local_dummy and is_local_url(url):
         return LOCAL_DUMMY_KEY
     raise FireactError(
-        f"OPENAI_API_KEY is not set (needed for {url}): export your OpenAI API key or pass api_key"
+        f"OPENAI_API_KEY is not set (needed for {url}): export your OpenAI API key as OPENAI_API_KEY"
     )
 
 

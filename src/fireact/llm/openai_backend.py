@@ -307,7 +307,7 @@ class OpenAILLM(Hedging):
         except openai.APIConnectionError as exc:
             raise FireactError(
                 f"cannot reach {self.base_url}: {connection_reason(exc)}; start the server or "
-                "fix base_url"
+                "fix the base URL (--base-url)"
             ) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise self._final_error(exc, 0) from None
