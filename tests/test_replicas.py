@@ -4,7 +4,13 @@ costs nothing: every episode completes, with the records of a one-server run."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +85,65 @@ def test_a_replica_stopped_midway_changes_no_record(tmp_path):
     assert result.returncode == 0, result.stderr
     served = [len([r for r in s.requests if r.path != "/v1/models"]) for s in servers]
     assert served[0] > 0 and served[2] > 0 and 5 <= answered < 2 * N  # replica 1 died midway
+    assert records(tmp_path / "replicas") == records(tmp_path / "single")
+    assert len(records(tmp_path / "replicas")) == N
+
+
+REPO = Path(__file__).resolve().parents[1]
+SERVE = textwrap.dedent(
+    """
+    import threading
+    from tests.helpers.openai_server import OpenAIServer
+    from tests.helpers.teachers import teacher
+
+    def answer(request):
+        print("answered", flush=True)  # the other calls are still waiting out their latency
+        return teacher(request)
+
+    server = OpenAIServer(answer, latency=0.2)
+    server.start()
+    print(server.base_url, flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def test_a_replica_killed_with_calls_in_flight_changes_no_record(tmp_path):
+    with OpenAIServer(teacher) as one:
+        single = run_cli("run", *cli_args(one.base_url, tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", SERVE], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert doomed.stdout is not None
+    answered = 0
+
+    def kill_after_five() -> None:  # SIGKILL: its open connections drop mid-request
+        nonlocal answered
+        for line in doomed.stdout:
+            answered += line.strip() == "answered"
+            if answered == 5:
+                doomed.send_signal(signal.SIGKILL)
+                return
+
+    servers = [OpenAIServer(teacher, latency=0.05) for _ in range(2)]
+    try:
+        doomed_url = doomed.stdout.readline().strip()
+        watcher = threading.Thread(target=kill_after_five)
+        watcher.start()
+        for server in servers:
+            server.start()
+        urls = ",".join([servers[0].base_url, doomed_url, servers[1].base_url])
+        result = run_cli("run", *cli_args(urls, tmp_path / "replicas"))
+        watcher.join(timeout=10)
+    finally:
+        doomed.kill()
+        doomed.wait()
+        for server in servers:
+            server.stop()
+    assert result.returncode == 0, result.stderr
+    assert answered == 5 and doomed.returncode == -signal.SIGKILL
     assert records(tmp_path / "replicas") == records(tmp_path / "single")
     assert len(records(tmp_path / "replicas")) == N
 
