@@ -9,7 +9,10 @@ a ReAct teacher: search once, then finish. Environment knobs:
 * ``FAKE_VLLM_MODE``: ``ok`` (default), ``crash_at_start`` (log a CUDA error, exit 1 before
   serving), ``crash_after:N`` (exit 1 right after answering N generation requests);
 * ``FAKE_VLLM_READY_S``: seconds before ``/health`` answers 200 (model loading);
-* ``FAKE_VLLM_ARGS``: a file to which the received command line is written (JSON).
+* ``FAKE_VLLM_ARGS``: a file to which the received command line is written (JSON);
+* ``FAKE_VLLM_PID``: a file to which the server's pid is written, first thing;
+* ``FAKE_VLLM_TERM_S``: seconds the server takes to exit after SIGTERM (a slow shutdown; only
+  SIGKILL ends it sooner).
 
 `install(bin_dir)` writes the executable into a folder to put first on PATH.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -66,10 +70,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     serve.add_argument("--max-model-len", type=int)
     serve.add_argument("--gpu-memory-utilization", type=float)
     serve.add_argument("--served-model-name", nargs="+")
+    serve.add_argument("--enforce-eager", action="store_true")
+    serve.add_argument("--max-num-seqs", type=int)
     return parser.parse_args(argv)
 
 
+def slow_shutdown(seconds: float) -> None:
+    """Exit `seconds` after SIGTERM (as a server draining its engine would)."""
+
+    def on_term(signum: int, frame: object) -> None:
+        print(f"INFO: shutting down (takes {seconds:g} s)", flush=True)
+        time.sleep(seconds)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def main() -> None:
+    if term_s := os.environ.get("FAKE_VLLM_TERM_S"):
+        slow_shutdown(float(term_s))
+    if path := os.environ.get("FAKE_VLLM_PID"):
+        Path(path).write_text(str(os.getpid()))
     from tests.helpers.openai_server import OpenAIServer
 
     args = parse(sys.argv[1:])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,10 @@ RESUME_FIELDS = (
     "task", "split", "data", "subject", "start", "end", "random", "method", "format", "model",
     "api", "prompt", "temperature", "max_tokens", "max_reasks", "reflexion_tries", "tool",
     "index", "tool_style", "noise", "noise_p", "max_steps", "seed",
+)  # fmt: skip
+# The managed vLLM server's options (vllm: models only).
+VLLM_FIELDS = (
+    "vllm_dtype", "vllm_max_model_len", "vllm_gpu_memory", "vllm_max_lora_rank", "vllm_args",
 )  # fmt: skip
 RECIPE_ONLY = ("tool_timeout", "max_reasks", "progress")  # fields without a CLI flag
 REGISTRIES = {"task": TASK_REGISTRY, "method": METHOD_REGISTRY, "tool": TOOL_REGISTRY}
@@ -114,6 +119,17 @@ class RunOptions(BaseModel):
         gt=0,
         le=1,
         description="vllm: backend: share of GPU memory (--gpu-memory-utilization).",
+    )
+    vllm_max_lora_rank: int | None = Field(
+        None,
+        ge=1,
+        description="vllm: backend: --max-lora-rank (default: the smallest rank vLLM accepts "
+        "that holds the adapter's r, from its adapter_config.json).",
+    )
+    vllm_args: str | None = Field(
+        None,
+        description="vllm: backend: extra `vllm serve` arguments, split as a shell does and "
+        "added last, e.g. '--enforce-eager --max-num-seqs 128'.",
     )
     hf_compile: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -201,6 +217,16 @@ class RunOptions(BaseModel):
         except FireactError:
             raise ValueError("give seconds > 0, or auto") from None
 
+    @field_validator("vllm_args")
+    @classmethod
+    def _vllm_args(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                shlex.split(value)
+            except ValueError as err:  # an unclosed quote
+                raise ValueError(f"cannot split it as a shell would ({err})") from None
+        return value
+
     @field_validator("model")
     @classmethod
     def _model_spec(cls, value: str) -> str:
@@ -256,9 +282,11 @@ def option_conflicts(o: RunOptions) -> Iterator[str]:
         yield "base_url: only the openai:MODEL backend takes a base URL"
     if o.api != "auto" and not o.model.startswith(("openai:", "vllm:")):
         yield f"api {o.api}: only the openai: and vllm: backends have APIs to choose from"
-    vllm_set = [n for n in ("vllm_dtype", "vllm_max_model_len", "vllm_gpu_memory") if getattr(o, n)]
+    vllm_set = [n for n in VLLM_FIELDS if getattr(o, n)]
     if vllm_set and not o.model.startswith("vllm:"):
         yield f"{', '.join(vllm_set)}: only the vllm: backend starts a vLLM server"
+    elif o.vllm_max_lora_rank and o.model.count(":") < 2:
+        yield "vllm_max_lora_rank: only a vllm:MODEL:ADAPTER model serves a LoRA adapter"
     if o.api == "completions" and o.format == "chat":
         yield "api completions / format chat: a conversation needs the chat API (api chat or auto)"
 

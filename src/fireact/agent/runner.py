@@ -24,7 +24,9 @@ an error. A non-empty ``OUT`` needs ``resume`` or ``overwrite``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -179,6 +181,8 @@ def build_llm(options: RunOptions) -> LLM:
             "dtype": options.vllm_dtype,
             "max_model_len": options.vllm_max_model_len,
             "gpu_memory_utilization": options.vllm_gpu_memory,
+            "max_lora_rank": options.vllm_max_lora_rank,  # None: the adapter's own rank
+            "extra_args": shlex.split(options.vllm_args or ""),
         }
     elif options.model.startswith("hf:"):
         # every episode in flight fits in one batched generate (the backend's default is 32)
@@ -301,19 +305,13 @@ async def arun(
     if own_tool:
         tool = build_tool(options.tool_setup(), task)
     own_llm = llm is None
+    fresh = not Path(options.out).exists()
     try:
         if llm is None:
-            llm = build_llm(options)
-            check = getattr(llm, "check", None)
-            if check is not None:  # fail fast: unreachable server, bad key (else warnings)
-                await check()
-                for warning in getattr(llm, "warnings", ()):
-                    print(f"warning: {warning}", file=sys.stderr)
-            llm = wrap_llm_cache(llm, options)
-        agent = build_agent(options, task, llm, tool if needs_tool else None)
+            llm = build_llm(options)  # built, not started: a vllm: server starts in check()
         make_out(Path(options.out))
-        with FolderLock(options.out, "run"):  # one writer per run folder
-            sha = prompt_fingerprint(agent.head)
+        with FolderLock(options.out, "run"):  # one writer per run folder, before any model load
+            sha = prompt_fingerprint(method_head(options, task))
             out = prepare_out(
                 Path(options.out),
                 resume=options.resume,
@@ -321,7 +319,19 @@ async def arun(
                 check_resume=lambda out: check_resume_config(out, options, sha),
             )
             clean_leftovers(out)
+            if own_llm:  # fail fast: unreachable server, bad key; a vllm: server loads here
+                if (check := getattr(llm, "check", None)) is not None:
+                    await check()
+                for warning in getattr(llm, "warnings", ()):
+                    print(f"warning: {warning}", file=sys.stderr)
+                llm = wrap_llm_cache(llm, options)
+            agent = build_agent(options, task, llm, tool if needs_tool else None)
             return await _run_in(out, options, agent, examples, started, generate)
+    except BaseException:
+        if fresh:  # a run refused before it wrote anything leaves no folder behind
+            with contextlib.suppress(OSError):
+                Path(options.out).rmdir()
+        raise
     finally:
         if own_llm and llm is not None:
             await llm.aclose()
