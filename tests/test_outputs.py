@@ -144,7 +144,7 @@ def test_kill_9_releases_the_lock(tmp_path: Path) -> None:
     assert lock_holder(out) is None
     with FolderLock(out, "run") as lock:  # takes the killed holder's file over
         assert lock.held and lock_holder(out) == os.getpid()
-        assert (out / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+        assert (out / LOCK_NAME).read_text() == f"{os.getpid()} run\n"
     assert names(out) == []
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import typer
@@ -58,14 +59,42 @@ __all__ = ["EXIT_EPISODES_FAILED", "EXIT_USER_ERROR", "app", "main"]
 _terminated = False  # set when SIGTERM arrived
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """SIGTERM stops the command exactly as Ctrl-C does (asyncio cancels the run cleanly, the
-    trainer stops between steps); only the exit code and the message differ."""
+    trainer stops between steps); only the exit code and the message differ.
+
+    It does what the SIGINT handler in force would do, without raising SIGINT: in a background
+    job of a non-interactive shell SIGINT is ignored, so a raised SIGINT would do nothing, and
+    `asyncio.run` installed no handler of its own. SIGINT itself stays as the shell set it."""
     import signal
 
     global _terminated
     _terminated = True
-    signal.raise_signal(signal.SIGINT)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):  # Python's (KeyboardInterrupt) or asyncio.run's (cancel the run)
+        handler(signal.SIGINT, frame)
+        return
+    _interrupt_asyncio_run(frame)
+
+
+def _interrupt_asyncio_run(frame: FrameType | None) -> None:
+    """What `asyncio.run`'s SIGINT handler does, for a run that installed none because SIGINT
+    was ignored: the first signal cancels the run's main task (the run ends with
+    KeyboardInterrupt once the task has finished cancelling), a later one raises
+    KeyboardInterrupt. Outside a running `asyncio.run`, KeyboardInterrupt at once."""
+    import asyncio.runners
+    import signal
+
+    while frame is not None:  # the innermost asyncio.Runner.run on the main thread's stack
+        if frame.f_code is asyncio.runners.Runner.run.__code__:
+            runner, task = frame.f_locals.get("self"), frame.f_locals.get("task")
+            loop = getattr(runner, "_loop", None)
+            if isinstance(task, asyncio.Task) and loop is not None and loop.is_running():
+                runner._on_sigint(signal.SIGINT, frame, main_task=task)  # asyncio.run's own handler
+                return
+            break
+        frame = frame.f_back
+    raise KeyboardInterrupt
 
 
 INTERRUPTED = "finished work is saved; rerun with --resume to continue"

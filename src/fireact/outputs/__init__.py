@@ -8,7 +8,7 @@ before and while it writes, one module each:
   contain an input.
 * **One writer per folder** (`FolderLock`, `lock`): an exclusive ``fcntl.flock`` on a lock file
   (``FOLDER/.fireact.lock`` by default). The OS drops it when the process dies, even on kill -9,
-  so a lock is never stale; a second writer stops with ``"<kind> in progress in FOLDER (pid
+  so a lock is never stale; a second writer stops with ``"<holder's kind> in progress in FOLDER (pid
   N)"``. `lock_holder` tells a reader whether (and by whom) a folder is being written.
 * **Replace only what we made** (`mark_owned`, `check_owned`, `clear_owned`, `owned`): a command
   writes a marker ``FOLDER/.fireact-<kind>`` when it starts writing a folder; replacing the

@@ -1,8 +1,9 @@
 """One writer per folder (`FolderLock`), and who holds a folder's lock (`lock_holder`).
 
 The lock is an exclusive ``fcntl.flock`` on a lock file (``FOLDER/.fireact.lock`` by default)
-holding the writer's pid. The OS drops it when the process dies, even on kill -9, so a lock is
-never stale.
+whose one line ``PID KIND`` names the writer (``1234 demo``), so a refused writer is told what
+holds the folder; a file of an older fireact holds only ``PID``. The OS drops the lock when the
+process dies, even on kill -9, so a lock is never stale.
 """
 
 from __future__ import annotations
@@ -20,22 +21,30 @@ from fireact.outputs.oserrors import describe_os_error, os_errors
 LOCK_NAME = ".fireact.lock"
 
 
-def _read_pid(fd: int) -> int | None:
+UNKNOWN_KIND = "another fireact command"  # a holder that wrote no kind (an older fireact)
+
+
+def _read_holder(fd: int) -> tuple[int | None, str | None]:
+    """The pid and kind in a lock file's first line, ``PID KIND`` (older files: ``PID``);
+    (None, None) while that line is not complete."""
     try:
-        words = os.pread(fd, 32, 0).decode("ascii", "replace").split()
+        text = os.pread(fd, 512, 0).decode("utf-8", "replace")
     except OSError:
-        return None
-    return int(words[0]) if words and words[0].isdigit() else None
+        return None, None
+    if "\n" not in text:
+        return None, None
+    pid, _, kind = text.split("\n", 1)[0].strip().partition(" ")
+    return (int(pid) if pid.isdigit() else None), (kind.strip() or None)
 
 
-def _holder_pid(fd: int) -> int | None:
-    """The pid in a held lock file; waits briefly for a holder that has not written it yet
-    (the file may still show a killed earlier holder's pid)."""
+def _holder(fd: int) -> tuple[int | None, str | None]:
+    """The pid and kind in a held lock file; waits briefly for a holder that has not written
+    them yet (the file may still show a killed earlier holder's)."""
     deadline = time.monotonic() + 1.0
     while True:
-        pid = _read_pid(fd)
+        pid, kind = _read_holder(fd)
         if (pid is not None and pid_alive(pid)) or time.monotonic() > deadline:
-            return pid
+            return pid, kind
         time.sleep(0.005)
 
 
@@ -45,7 +54,7 @@ class FolderLock:
     The lock file is ``path/.fireact.lock`` (`path` is created if missing, and removed again on
     release if the lock created it and it is still empty), or `lock_file` when given, e.g. a
     sibling file for a folder that is replaced by a rename. Entering takes the lock or raises
-    ``FireactError("<kind> in progress in <path> (pid N); ...")``; leaving releases it and
+    ``FireactError("<holder's kind> in progress in <path> (pid N); ...")``; leaving releases it and
     removes the lock file. A killed holder's lock is released by the OS; the file it leaves is
     taken over by the next writer. Locks conflict between processes and between two
     `FolderLock` objects of one process alike. Use as ``with FolderLock(out, "run"): ...``, or
@@ -86,10 +95,10 @@ class FolderLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                pid = _holder_pid(fd)
+                pid, kind = _holder(fd)
                 os.close(fd)
                 raise FireactError(
-                    f"{self.kind} in progress in {self.path} (pid {pid or 'unknown'}); "
+                    f"{kind or UNKNOWN_KIND} in progress in {self.path} (pid {pid or 'unknown'}); "
                     "wait for it or use another folder"
                 ) from None
             except OSError as err:  # e.g. a file system without locks
@@ -97,7 +106,7 @@ class FolderLock:
                 raise FireactError(describe_os_error(err, self.lock_file, "locking")) from None
             if self._still_linked(fd):
                 self._fd = fd
-                line = f"{os.getpid()}\n".encode()
+                line = f"{os.getpid()} {self.kind}\n".encode()
                 try:
                     os.pwrite(fd, line, 0)
                     os.ftruncate(fd, len(line))
@@ -153,7 +162,7 @@ def lock_holder(path: Path | str, *, lock_file: Path | str | None = None) -> int
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _holder_pid(fd) or 0
+        return _holder(fd)[0] or 0
     finally:
         os.close(fd)  # also drops the shared lock if we got it
     return None
