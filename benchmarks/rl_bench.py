@@ -23,13 +23,16 @@ import argparse
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import format_table, host_kind, run_info, write_results
-from fireact.home import resource
+if not __package__:  # run as `python benchmarks/rl_bench.py`: the package's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, host_kind, run_info, write_results  # noqa: E402
+from fireact.home import resource  # noqa: E402
 
 RECIPE = resource("configs", "rl", "tiny-arith.yaml")
 PACKAGES = ("torch", "transformers", "trl", "accelerate")

@@ -41,7 +41,14 @@ from tests.helpers.benchmark_module import (
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-BENCHMARKS = ("inference_bench", "readme_bench", "rollout_bench", "search_bench", "train_bench")
+BENCHMARKS = (
+    "inference_bench",
+    "readme_bench",
+    "rl_bench",
+    "rollout_bench",
+    "search_bench",
+    "train_bench",
+)
 KINDS = Path("/work/.library/device/KINDS.md")  # the GPU machines' documentation, where present
 LISTS = "neither on the GPU image (benchmarks/device_packages.txt) nor carried (benchmarks/" + (
     "device_wheels.txt)"

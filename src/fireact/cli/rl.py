@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from fireact.errors import FireactError
+
 
 def rl(
     recipe: Annotated[Path, typer.Argument(help="An rl recipe YAML (configs/rl/tiny-arith.yaml).")],
@@ -20,4 +22,8 @@ def rl(
     from fireact.rl.train import run_rl
 
     config = load_rl_config(recipe, {"output_dir": out_dir} if out_dir else None)
+    if (config.output_dir / "rewards.jsonl").exists():  # named as this command's user sets it
+        raise FireactError(
+            f"{config.output_dir} already holds an rl run: choose another --out (output_dir)"
+        )
     print(json.dumps(run_rl(config), indent=2))

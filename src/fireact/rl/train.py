@@ -151,8 +151,12 @@ def summarise(rewards: Path, window: int = 20) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m fireact.rl.train RECIPE.yaml`` (what ``accelerate launch`` runs)."""
     argv = sys.argv[1:] if argv is None else argv
-    config = load_rl_config(Path(argv[0]) if argv else None)
-    summary = json.dumps(run_rl(config))
+    try:  # each process of a launch: one line, exit 2, as `fireact.train.sft.main`
+        summary = json.dumps(run_rl(load_rl_config(Path(argv[0]) if argv else None)))
+    except FireactError as err:  # one write: the ranks' lines must not interleave
+        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.flush()
+        return 2
     sys.stdout.flush()  # the processes of a launch share stdout: the summary in one write
     print(summary, flush=True)
     return 0

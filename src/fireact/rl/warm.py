@@ -6,13 +6,17 @@ the alpaca format it was fine-tuned on.
 
 Everything goes under ``OUTPUT_DIR/warm/`` (``teacher/``, ``train.json``, ``model/``); a run
 that finds a finished ``model/`` (its ``train_summary.json``) reuses it. With several
-processes the main one writes the teacher's data first; all of them then train together.
+processes the main one writes the teacher's data first; all of them then train together, with
+the SFT recipe's batch size (the optimiser steps of one process): the per-process
+``micro_batch_size`` is lowered to fit when the recipe's does not (`per_process_micro_batch`),
+unless ``sft_overrides`` sets it (then the SFT's own error stands).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,4 +82,25 @@ def warm_start(config: RLConfig) -> dict[str, Any]:
     sft = load_config(warm.sft, overrides)
     if sft.method != "full":
         raise FireactError(f"{warm.sft}: method: the warm start trains the whole model (full)")
+    chosen = {key.replace("-", "_") for key in warm.sft_overrides}
+    micro = per_process_micro_batch(sft.batch_size, sft.micro_batch_size, state.num_processes)
+    if micro != sft.micro_batch_size and "micro_batch_size" not in chosen:
+        if state.is_main_process:
+            sys.stderr.write(  # one write: the other rank's output cannot split the line
+                f"fireact rl: warm start on {state.num_processes} processes: micro_batch_size "
+                f"{sft.micro_batch_size} -> {micro} per process (batch_size {sft.batch_size} kept)\n"
+            )
+        sft = load_config(warm.sft, [*overrides, f"--micro_batch_size={micro}"])
     return train(sft)
+
+
+def per_process_micro_batch(batch: int, micro: int, processes: int) -> int:
+    """The micro-batch each of `processes` takes so that one optimiser step still covers `batch`
+    examples: `micro` when ``micro × processes`` fits in `batch`, else the largest divisor of
+    `batch` up to ``batch // processes`` (at least 1)."""
+    if micro * processes <= batch:
+        return micro
+    fit = max(1, batch // processes)
+    while batch % fit:
+        fit -= 1
+    return fit
