@@ -16,7 +16,11 @@ example's check, ``calculate[...]`` where needed, the gold answer) over the firs
 run through the real ``sql`` and ``calculate`` tools; the tiny model then answers test questions
 with the same tools, scored by the task's scorer.
 
-Every stage writes into the quickstart folder, and the summary names each output. The tiny model
+Every stage writes into the quickstart folder, and the summary names each output. Each finished
+stage is recorded with the settings it ran with in ``progress.json``: the same command, run again
+after a failure (a model that cannot be loaded, a kill), reuses the finished stages and goes on
+from the first unfinished one; a finished stage made with other settings is refused in one line
+(rerun the first command, pass ``--overwrite`` or pick another ``--out``). The tiny model
 learns the format, not the task: its answers are mostly wrong. `--model <HF id or path>` on a GPU
 fine-tunes that model instead, with the paper's LoRA recipe (`configs/llama2-7b-lora.yaml`), and
 runs it as base + adapter.
@@ -148,6 +152,86 @@ def run_agent(
     return run(options)
 
 
+PROGRESS_FILE = "progress.json"
+# the settings each stage's output depends on (a later stage depends on the earlier ones too)
+STAGE_SETTINGS = {
+    "generate": ("task", "train_examples"),
+    "convert": ("task", "train_examples"),
+    "train": ("task", "train_examples", "model"),
+}
+FLAGS = {"task": "--task", "train_examples": "--train-examples", "model": "--model"}
+
+
+def check_model(model: str | None) -> str | None:
+    """A ``--model`` that cannot be used is refused before any stage runs: a local folder
+    without weights, or a hub id missing from the cache while the hub is off or unreachable.
+    Returns how `progress.json` records it (a local folder as its absolute path)."""
+    if model is None:
+        return None
+    from fireact.llm.hf import check_source, check_weights
+    from fireact.train.hub_source import check_hub_source
+
+    source = check_source(model, "--model")
+    if not Path(source).exists():
+        check_hub_source(source, "model")
+        return source
+    check_weights(source)
+    return str(Path(source).resolve())
+
+
+def stage_outputs(out: Path) -> dict[str, Path]:
+    """The file whose presence shows each finished stage's output is still there."""
+    return {
+        "generate": out / "teacher" / "episodes.jsonl",
+        "convert": out / "train.json",
+        "train": out / "model" / "train_summary.json",
+    }
+
+
+def finished_stages(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """The results of the stages an earlier start of this quickstart finished in `out`.
+
+    Refused in one line: a folder with files that no quickstart started (or a finished
+    quickstart), without ``overwrite``; a finished stage made with other settings. ``overwrite``
+    starts over."""
+    progress = out / PROGRESS_FILE
+    if overwrite or not out.exists() or not any(out.iterdir()):
+        return {}
+    if not progress.is_file() or (out / "summary.json").exists():
+        raise FireactError(f"{out} is not empty: pass --overwrite or pick another --out")
+    recorded = read_json(progress)
+    done: dict[str, Any] = recorded.get("stages", {}) if isinstance(recorded, dict) else {}
+    kept: dict[str, Any] = {}
+    for name, path in stage_outputs(out).items():
+        if name not in done or not path.is_file():
+            break  # stages run in order: the ones after an unfinished one are redone
+        for key in STAGE_SETTINGS[name]:
+            was, now = done[name]["settings"].get(key), settings[key]
+            if was != now:
+                raise FireactError(
+                    f"{out} holds a quickstart started with {_flag(key, was)}, not "
+                    f"{_flag(key, now)}: rerun that command to finish it, pass --overwrite to "
+                    "start over, or pick another --out"
+                )
+        kept[name] = done[name]["result"]
+    return kept
+
+
+def _flag(key: str, value: Any) -> str:
+    return f"no {FLAGS[key]}" if value is None else f"{FLAGS[key]} {value}"
+
+
+def record_stages(out: Path, done: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Write the finished stages `done` (name → result), each with the settings it depends on,
+    to ``progress.json`` (atomically: a kill leaves the old file or the new one)."""
+    stages = {
+        stage: {"settings": {k: settings[k] for k in STAGE_SETTINGS[stage]}, "result": result}
+        for stage, result in done.items()
+        if stage in STAGE_SETTINGS
+    }
+    atomic_write_text(out / PROGRESS_FILE, json.dumps({"stages": stages}, indent=2) + "\n")
+
+
 def quickstart(
     out: Path,
     *,
@@ -158,25 +242,44 @@ def quickstart(
     console: Console | None = None,
     task: str = "hotpotqa",
 ) -> dict[str, Any]:
-    """Run the five stages into `out` on `task` (hotpotqa or tableqa); returns (and writes)
-    the summary."""
+    """Run the five stages into `out` on `task` (hotpotqa or tableqa), reusing the stages an
+    earlier start with the same settings finished; returns (and writes) the summary."""
     console = console or Console(stderr=True)
     check_sizes(questions, train_examples, task)
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FireactError(f"{out} is not empty: pass --overwrite or pick another --out")
+    settings = {"task": task, "train_examples": train_examples, "model": check_model(model)}
+    done = finished_stages(out, settings, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    record_stages(out, done, settings)  # drops the stages that are redone
+    started, reused = time.perf_counter(), set(done)
 
     def stage(n: int, name: str, text: str) -> None:
-        console.print(f"[{n}/5] {name}: {text} ({time.perf_counter() - started:.0f} s)")
+        again = " (finished by an earlier start)" if name in reused else ""
+        console.print(f"[{n}/5] {name}: {text}{again} ({time.perf_counter() - started:.0f} s)")
 
-    teacher = (teach_tableqa if task == "tableqa" else teach)(out, train_examples)
+    def finish(name: str, result: dict[str, Any]) -> None:
+        if name not in done:
+            done[name] = result
+            record_stages(out, done, settings)
+
+    if "generate" in done:
+        teacher = done["generate"]
+    else:
+        teacher = (teach_tableqa if task == "tableqa" else teach)(out, train_examples)
+        teacher = {k: teacher[k] for k in ("n", "kept", "em")}
+    finish("generate", teacher)
     stage(1, "generate", f"{teacher['kept']}/{teacher['n']} teacher episodes kept")
     train_file = out / "train.json"
-    converted = convert([out / "teacher"], "alpaca", train_file, overwrite=True)
+    converted = done.get("convert") or {
+        "kept": convert([out / "teacher"], "alpaca", train_file, overwrite=True)["kept"]
+    }
+    finish("convert", converted)
     stage(2, "convert", f"{converted['kept']} examples -> {train_file}")
-    trained, agent_model = fine_tune(train_file, out, train_examples, model)
+    if "train" in done:
+        trained, agent_model = done["train"]["summary"], done["train"]["agent"]
+    else:
+        trained, agent_model = fine_tune(train_file, out, train_examples, model)
+    finish("train", {"summary": trained, "agent": agent_model})
     stage(3, "train", f"{trained['steps']} steps, final loss {trained['final_loss']:.3f}")
     agent = run_agent(agent_model, out, questions, task)
     calls = "tool calls" if task == "tableqa" else "search calls"

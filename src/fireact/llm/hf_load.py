@@ -71,7 +71,9 @@ def quantization_config(load_in_4bit: bool, device: str) -> Any | None:
     if not load_in_4bit:
         return None
     if not device.startswith("cuda"):
-        raise FireactError("load_in_4bit needs a CUDA GPU: drop it (--hf-load-in-4bit) on this machine")
+        raise FireactError(
+            "load_in_4bit needs a CUDA GPU: drop it (--hf-load-in-4bit) on this machine"
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:

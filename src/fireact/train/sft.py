@@ -4,9 +4,12 @@ Owns one training run from config to saved outputs, in this order:
 
 1. the output folder, claimed by the main process (`fireact.train.output_dir`): locked until
    training returns, refused if it holds an earlier run (unless ``resume`` or ``overwrite``) or
-   if it is or holds an input, marked, with ``fireact_config.yaml`` (the exact config) in it;
+   if it is or holds an input, marked, with ``fireact_config.yaml`` (the exact config) in it; a
+   run that fails before it trains leaves the folder as it found it (`Claim`);
 2. the model source: a local folder or hub id, or a tiny Llama built from the config (with a
-   BPE tokenizer trained on the dataset, `fireact.train.tiny`) under ``output_dir/base``;
+   BPE tokenizer trained on the dataset, `fireact.train.tiny`) under ``output_dir/base``; a hub
+   id missing from the cache while the hub is off or unreachable fails at once, before the
+   folder is claimed, in one line saying how to supply it (`check_hub_source`);
 3. the data (`fireact.train.dataset`), fitted to the cutoff and packed (`fireact.train.packing`);
 4. the model: full fine-tuning, LoRA (a new adapter, or ``init_adapter`` continued), or QLoRA
    (4/8-bit base via bitsandbytes), in the dtype of its precision (`fireact.train.precision`),
@@ -53,6 +56,7 @@ from fireact.train.dataset import (
     read_records,
     split_eval,
 )
+from fireact.train.hub_source import check_hub_source, hub_sources, load_failure
 from fireact.train.init_adapter import load_init_adapter
 from fireact.train.output_dir import (
     LOG_FILE,
@@ -95,6 +99,8 @@ def fit(config: SFTConfig, *, callbacks: Sequence[Any] = ()) -> tuple[dict[str, 
 
     The output folder stays locked from `prepare_output_dir` until this returns or raises.
     """
+    for key, name in hub_sources(config):  # before torch loads: a one-second refusal
+        check_hub_source(name, key)
     with contextlib.ExitStack() as hold:
         return _fit(config, hold, callbacks)
 
@@ -110,7 +116,7 @@ def _fit(
     if config.cpu_threads and not torch.cuda.is_available():
         torch.set_num_threads(config.cpu_threads)
     records, eval_records = load_records(config)
-    hold.enter_context(prepare_output_dir(config, state))
+    claim = hold.enter_context(prepare_output_dir(config, state))
     set_seed(config.seed)
     with state.main_process_first():
         source = model_source(config, records)
@@ -134,6 +140,7 @@ def _fit(
     for callback in callbacks:
         trainer.add_callback(callback)
     resume_from = resume_point(config)
+    claim.begin()  # overwrite: the earlier run goes now, once model and data have loaded
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
     runtime = time.perf_counter() - started
@@ -189,10 +196,11 @@ def load_tokenizer(config: SFTConfig, source: str) -> Any:
     from transformers import AutoTokenizer
 
     name = config.tokenizer or source
+    key = "tokenizer" if config.tokenizer else "model"
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as err:
-        raise FireactError(f"tokenizer: cannot load {name!r}: {str(err).splitlines()[0]}") from None
+        raise FireactError(load_failure(name, key, err, "tokenizer")) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
@@ -249,10 +257,12 @@ def load_model(config: SFTConfig, source: str, attention: str) -> Any:
             quantization_config=qlora_quantization(config.qlora_bits, dtype),
             device_map={"": int(os.environ.get("LOCAL_RANK", 0))},
         )
+    from safetensors import SafetensorError  # a truncated or damaged weights file
+
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except (OSError, ValueError, ImportError) as err:
-        raise FireactError(f"model: cannot load {source!r}: {str(err).splitlines()[0]}") from None
+    except (OSError, ValueError, ImportError, SafetensorError) as err:
+        raise FireactError(load_failure(source, "model", err)) from None
     model.config.use_cache = False
     return model
 
@@ -314,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = train(load_config(argv[0], argv[1:]))
     except FireactError as err:
-        print(f"error: {err}", file=sys.stderr)
+        sys.stderr.write(f"error: {err}\n")  # one write: ranks' lines must not interleave
         return 2
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(summary, indent=2))

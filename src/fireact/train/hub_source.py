@@ -1,0 +1,73 @@
+"""Where `fireact train` gets a model or tokenizer named by a Hugging Face hub id: whether the
+hub cache holds it, whether the hub can be reached (one request, no retries), and the one-line
+error saying how to supply one that cannot be fetched (`hf download`, or a local folder)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from fireact.errors import FireactError
+from fireact.llm.zoo import cached, hub_cache, hub_offline
+from fireact.train.config import SFTConfig
+
+
+def hub_sources(config: SFTConfig) -> list[tuple[str, str]]:
+    """(config key, hub id) of the model and tokenizer that come from the Hugging Face hub."""
+    sources = [("model", config.model), ("tokenizer", config.tokenizer)]
+    return [(k, n) for k, n in sources if isinstance(n, str) and not Path(n).expanduser().exists()]
+
+
+def check_hub_source(name: str, key: str) -> None:
+    """A hub id missing from the Hugging Face cache needs the hub: with ``HF_HUB_OFFLINE`` set,
+    or the hub unreachable (one request, no retries), a one-line `FireactError` saying how to
+    supply it. Cached or reachable: nothing (the online case costs one HEAD request)."""
+    if not in_cache(name, key):
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+        if why:
+            raise FireactError(hub_hint(name, key, why))
+
+
+def in_cache(name: str, key: str) -> bool:
+    """Whether the Hugging Face cache holds hub id `name`'s weights (a model) or tokenizer."""
+    if key == "model":
+        return cached(name)
+    snapshots = hub_cache() / f"models--{name.replace('/', '--')}" / "snapshots"
+    return any(snapshots.glob("*/tokenizer_config.json"))
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub (``HF_ENDPOINT``) cannot be reached now, or None if it answers."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    session = get_session()  # an httpx (httpx2) client: its connection and timeout errors
+    client = importlib.import_module(type(session).__module__.split(".")[0])
+    try:
+        session.head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except (getattr(client, "TransportError", OSError), OSError) as err:
+        return f"{constants.ENDPOINT} cannot be reached ({first_line(err)})"
+    return None
+
+
+def hub_hint(name: str, key: str, why: str) -> str:
+    """One line: `name` is not in the cache, why it cannot be fetched, how to supply it."""
+    licence = " (accept its licence and set HF_TOKEN)" if name.startswith("meta-llama/") else ""
+    return (
+        f"{key}: cannot load {name!r}: not in the Hugging Face cache ({hub_cache()}) and {why}: "
+        f"run `hf download {name}` where the hub is reachable{licence}, or pass --{key} "
+        "/path/to/a/local/folder"
+    )
+
+
+def load_failure(name: str, key: str, err: BaseException, what: str = "") -> str:
+    """The one line for a failed load: a hub id missing from the cache gets `hub_hint`."""
+    reason = first_line(err)
+    if Path(name).expanduser().exists() or in_cache(name, key):
+        return f"{what or key}: cannot load {name!r}: {reason}"
+    return hub_hint(name, key, f"the download failed ({reason})")
+
+
+def first_line(err: BaseException) -> str:
+    """An error's first line (its type's name if it has no text)."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
