@@ -26,9 +26,10 @@ timeout keeps what was measured; ``progress`` says what is done):
   shaped like the runner (each episode awaits its own ``complete``; the backend gathers the
   concurrent calls into one left-padded ``generate`` with per-row stop strings).
   ``max_batch_size`` is ``--max-batch-size`` (64: one step of 64 episodes is one ``generate``;
-  the runner passes ``--concurrency``, 64 by default). The runner itself is not used: its options
-  need pydantic, which the GPU image lacks. Only model loading differs from the shipped class
-  (`PreloadedHFLLM` adopts the in-memory model).
+  the runner passes ``--concurrency``, 64 by default). The episodes get fixed observations
+  instead of the runner's, so that the baseline sees the same prompts and the texts can be
+  compared (``ours-runner`` below is the runner itself). Only model loading differs from the
+  shipped class (`PreloadedHFLLM` adopts the in-memory model).
 * ``baseline``: one prompt at a time (FireAct's llama backend pattern): tokenize, a plain
   ``model.generate`` (same greedy settings and forced length, no per-step stop check; the text is
   cut at the stop string afterwards), append the observation. It runs the first
@@ -38,12 +39,30 @@ timeout keeps what was measured; ``progress`` says what is done):
   bucketed shapes, stop strings checked on the device: the CUDA default, `fireact.llm.hf_static`).
   It runs the episodes twice: ``ours-compiled-first`` (cold: includes compiling its shapes) and
   ``ours-compiled`` (warm), whose texts are compared with the baseline's too.
+* ``ours-runner``: the same episodes' questions as one ``fireact run``, i.e.
+  `fireact.agent.runner.arun` (`RunOptions`: task hotpotqa, method react, FireAct's ReAct prompt
+  cut as the workload's, ``max_steps`` = ``--steps``, ``max_tokens`` = ``--gen-tokens`` (forced
+  as above), ``concurrency`` = ``--episodes``, no re-asks, progress off, out in the scratch
+  folder) with the compiled HFLLM above (the eager one with ``--no-compiled``) and a search tool
+  answering the workload's real observations (`inference_work.run_runner`). The observations are
+  the runner's own: a random model's actions are mostly ``Invalid action: ...``, and a turn without
+  an ``Action:`` line gets one more call ending in ``Action:`` (ReAct's rule), so its prompts and
+  calls differ from the baseline's and no text equality is claimed. The row gives episodes/s,
+  calls, generated tokens, mean steps, prompt tokens per call and the records written. It is
+  timed warm: one untimed full-width call at the longest prompt the run can reach first compiles
+  that shape and raises the cache to it (``warmup_s``; ``shapes_first_seen`` names any shape
+  compiled inside the timed run), and the cache mark is put back after. The runner's options need
+  pydantic (carried to the GPU machine as a wheel, ``device_wheels.txt``); without it the row is
+  skipped, saying why (``skipped``).
 * the decode sweep (``--batch-sizes``, default 1,8,32,64; ``--sweep-systems``): ``hfllm-compiled``
   and ``hfllm-eager`` (a batch of concurrent ``complete`` calls, one ``generate``) and ``generate``
   (a plain ``model.generate`` on the same ids), at a fixed prompt length (``--prompt-tokens``).
   Its batch-1 points and the roofline (`inference_report`) are measured right after the
   baseline, before ``ours-compiled`` (so the roofline figure compiles one shape, and its cache is
-  sized for a 400 + 60 token call, not grown by the episodes); the other sizes come last.
+  sized for a 400 + 60 token call, not grown by the episodes); the other sizes come next, with the
+  compiled cache length ``ours-compiled`` left. ``ours-runner`` runs last: its longer prompts
+  compile one more shape (64 x 1536 on a 7b), which must not cost the sweep its figures when a
+  device call runs out of time.
 
 Roofline (batch 1): tokens/s ≤ bandwidth / (bytes per parameter × parameters) = 3.35 TB/s /
 (2 × 6.74e9 B) = 249 tokens/s for 7B in bf16 on an H100 SXM, 4.8 TB/s → 356 tokens/s on an H200
@@ -53,8 +72,8 @@ peak GPU memory is ``torch.cuda.max_memory_allocated`` per phase.
 
 Run from the repository root: ``.venv/bin/python benchmarks/inference_bench.py`` (or ``python -m
 benchmarks.inference_bench``; tiny on CPU) or ``bash benchmarks/run_gpu.sh`` on a GPU machine (7b);
-results go to ``benchmarks/results/inference-<host kind>.json`` (``--out``). Nothing it imports
-needs pydantic, tantivy or openai (the GPU image has none of them).
+results go to ``benchmarks/results/inference-<host kind>.json`` (``--out``). Only ``ours-runner``
+needs pydantic (see above); nothing needs tantivy or openai (the GPU image has none of them).
 """
 
 from __future__ import annotations
@@ -62,10 +81,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource as rusage
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,27 +92,32 @@ from typing import Any
 
 if not __package__:  # run as `python benchmarks/inference_bench.py`: the package's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import run_info, write_results  # noqa: E402
-from benchmarks.inference_report import SWEEP_SYSTEMS, sweep, tables  # noqa: E402
+from benchmarks.inference_report import (  # noqa: E402
+    NAME,
+    SWEEP_SYSTEMS,
+    Results,
+    equality,
+    mean_by_step,
+    sweep,
+    tables,
+)
 from benchmarks.inference_work import (  # noqa: E402
     STOP,
     PreloadedHFLLM,
     Workload,
     build_workload,
     episode_row,
-    equality,
     forced_length,
     gather_completions,
     in_worker,
-    mean_by_step,
+    llm_counters,
+    llm_figures,
     plain_generate,
     run_baseline,
     run_ours_async,
+    run_runner,
 )
-from benchmarks.models import PACKAGES, SIZES, Device, build_model, train_tokenizer  # noqa: E402
-
-NAME = "inference"
-TARGETS = {"x_episodes_per_s": 10.0, "pct_of_hbm_roofline_batch1": 60.0}
+from benchmarks.models import SIZES, Device, build_model, train_tokenizer  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -131,7 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.spec_name = "micro"
         args.episodes, args.steps, args.prompt_tokens = 4, 2, 128
         args.gen_tokens, args.obs_tokens, args.batch_sizes = 8, 12, "1,4"
-        args.repeats, args.corpus_chars = 1, 300_000
+        args.repeats, args.corpus_chars = 3, 300_000  # 3: a median that one busy moment cannot flip
     if args.baseline_episodes is None:
         args.baseline_episodes = 4 if args.model_size == "7b" else args.episodes
     args.baseline_episodes = min(args.baseline_episodes, args.episodes)
@@ -159,54 +183,6 @@ class Setup:
     eager: PreloadedHFLLM
     workload: Workload
     settings: dict[str, Any]
-
-
-class Results:
-    """The results document, rewritten (atomically) after every measured configuration."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.info = run_info(PACKAGES)
-        self.doc: dict[str, Any] = {"progress": {"done": [], "complete": False}, "rows": []}
-        self.doc |= {"equality": {}, "sweep": [], "roofline": None, "targets": TARGETS}
-        self.path: Path | None = None
-
-    def done(self, what: str) -> None:
-        self.doc["progress"]["done"].append(what)
-        self.save()
-
-    def save(self) -> None:
-        self.doc["target_check"] = self.target_check()
-        self.doc["peak_rss_gib"] = round(rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 2**20, 2)
-        self.path = write_results(NAME, self.info, self.doc, self.args.out)
-
-    def row(self, system: str) -> dict[str, Any] | None:
-        return next((r for r in self.doc["rows"] if r["system"] == system), None)
-
-    def target_check(self) -> dict[str, Any]:
-        """x episodes/s and % of the roofline of the shipped CUDA default (compiled)."""
-        args, shipped = self.args, self.row("ours-compiled")
-        x = shipped.get("x_vs_baseline_episodes") if shipped else None
-        roof = self.doc["roofline"] or {}
-        pct = roof.get("pct_of_roofline_hfllm-compiled")
-        evaluated = args.device.startswith("cuda") and args.model_size == "7b" and not args.quick
-        return {
-            "evaluated": evaluated,
-            "why_not": None if evaluated else "targets are for --model-size 7b on a GPU",
-            "system": "ours-compiled / hfllm-compiled (the hf backend's default on CUDA)",
-            "x_episodes_per_s": x,
-            "x_met": x is not None and x >= TARGETS["x_episodes_per_s"],
-            "pct_of_hbm_roofline_batch1": pct,
-            "pct_met": pct is not None and pct >= TARGETS["pct_of_hbm_roofline_batch1"],
-        }
-
-    def add_row(self, row: dict[str, Any]) -> None:
-        """Append an episode row; ratios against the baseline once it is measured."""
-        self.doc["rows"].append(row)
-        base = self.row("baseline")
-        for r in self.doc["rows"] if base else []:
-            r["x_vs_baseline_episodes"] = r["episodes_per_s"] / base["episodes_per_s"]
-            r["x_vs_baseline_tokens"] = r["generated_tokens_per_s"] / base["generated_tokens_per_s"]
 
 
 def setup(args: argparse.Namespace, workdir: Path) -> Setup:
@@ -257,6 +233,10 @@ def setup(args: argparse.Namespace, workdir: Path) -> Setup:
         "baseline": "plain model.generate per prompt, one at a time (not HFLLM)",
         "ours": "fireact.llm.hf.HFLLM as shipped, compile='off' (ours) and 'on' (ours-compiled);"
         " only loading differs (PreloadedHFLLM adopts the in-memory model in _load)",
+        "ours-runner": "the same questions through fireact.agent.runner.arun (fireact run's"
+        " runner: method react, max_steps=steps, concurrency=episodes, no re-asks) with the"
+        " compiled HFLLM (eager with --no-compiled); the runner's own observations, so no text"
+        " equality with the baseline",
         "sweep_systems": args.systems,
         "torchinductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
         "compile_note": "ours-compiled-first includes compiling its shapes, less what inductor's"
@@ -265,6 +245,24 @@ def setup(args: argparse.Namespace, workdir: Path) -> Setup:
         "seed": args.seed,
     }
     return Setup(dev, model, workdir, eager, wl, settings)
+
+
+def runner_missing() -> str | None:
+    """Why `fireact run`'s runner cannot be imported here (None: it can)."""
+    try:
+        import fireact.agent.runner  # noqa: F401
+    except ModuleNotFoundError as err:
+        return (
+            f"fireact's runner needs {err.name}, not on this machine (the GPU machine: "
+            "bash benchmarks/gpu_wheels.sh, then carry=['.whl'])"
+        )
+    return None
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def llm_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,33 +274,25 @@ def run_episodes(
 ) -> tuple[dict[str, Any], list[list[Any]]]:
     """Every episode concurrently through `llm`: its row and its completions."""
     print(f"{system}: {args.episodes} episodes concurrently ...", flush=True)
-    calls_before, sizes_before = llm.generate_calls, len(llm.batch_sizes)
-    shapes_before = Counter(llm.static.shapes if llm.static else {})
+    before = llm_counters(llm)
     s.dev.reset_peak()
     wall, episodes = s.dev.time(
         lambda: asyncio.run(run_ours_async(llm, s.workload, args.steps, args.gen_tokens))
     )
     completions = [c for ep in episodes for c in ep]
-    extra: dict[str, Any] = {}
-    if llm.static is not None:
-        shapes = llm.static.shapes - shapes_before  # (batch, cache length): generate calls
-        extra["static_shapes"] = {f"{b}x{n}": k for (b, n), k in sorted(shapes.items())}
-        extra["kv_caches_made"] = llm.static.caches.made  # so far: one per shape, then reused
     row = episode_row(
         system,
         args.episodes,
         args.steps,
         wall,
         sum(c.completion_tokens for c in completions),
-        generate_calls=llm.generate_calls - calls_before,
-        batch_sizes=dict(Counter(llm.batch_sizes[sizes_before:])),
+        **llm_figures(llm, before),
         finish_reasons=dict(Counter(c.finish_reason for c in completions)),
         completion_tokens=dict(Counter(c.completion_tokens for c in completions)),
         prompt_tokens_by_step=mean_by_step([[c.prompt_tokens for c in ep] for ep in episodes]),
         peak_gpu_mem_gib=s.dev.peak_gib(),
         what=f"HFLLM(max_batch_size={args.max_batch_size}, batch_window_s={args.batch_window_s},"
         f" compile={'on' if llm.static else 'off'}), every episode concurrently in one asyncio loop",
-        **extra,
     )
     return row, episodes
 
@@ -352,6 +342,22 @@ def measure(args: argparse.Namespace, s: Setup, res: Results) -> None:
         res.doc["equality"]["ours-compiled vs baseline"] = equality(episodes, texts, n, args.steps)
         res.save()
     sweep(args, s, res, compiled, [b for b in args.sizes if b != 1])
+    # last: the runner's longer prompts compile one more shape (64 x 1536 on a 7b), which must
+    # not cost the sweep its figures when a device call runs out of time
+    missing = runner_missing()  # fireact's runner: its options need pydantic (carried as a wheel)
+    if missing is None:
+        forced_length(model, args.gen_tokens)
+        try:
+            row = run_runner(compiled or llm, wl, dev, args, s.tokenizer_dir / "ours-runner")
+        except Exception as err:  # noqa: BLE001 - a failure here (OOM) keeps the rows before it
+            traceback.print_exc()
+            row = {"system": "ours-runner", "error": f"{type(err).__name__}: {one_line(err)}"}
+        res.add_row(row)
+        res.done("ours-runner")
+    else:
+        print(f"ours-runner: skipped: {missing}", flush=True)
+        res.doc["skipped"] = {"ours-runner": missing}
+        res.save()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

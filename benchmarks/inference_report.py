@@ -1,21 +1,27 @@
-"""The P2 figures beyond the episode runs: the decode sweep, the HBM roofline, the printed tables.
+"""The P2 figures: the results document, the episode runs' comparisons, the sweep, the roofline.
 
-Owns one sweep point (`sweep_point`: a batch of concurrent calls timed with ``gen`` new tokens
-and with 1, so prefill ≈ the 1-token time and decode tokens/s = batch × (gen − 1) / (t_gen −
-t_1)), the roofline (`roofline`: decoding one token at batch 1 reads every weight once, so
-tokens/s ≤ bandwidth / (bytes per parameter × parameters); the bandwidth is the GPU's datasheet
-HBM figure, `HBM_GBS`, or ``--hbm-gbs``, and a device-to-device copy measured in the same run)
-`sweep`, every point in turn, and `tables`, the text the benchmark prints.
+Owns `Results` (the results JSON, rewritten atomically after every measured configuration, with
+the ratios against the baseline and the target check), `equality` (whether two systems wrote the
+same greedy text, call by call) and `mean_by_step`, one sweep point (`sweep_point`: a batch of
+concurrent calls timed with ``gen`` new tokens and with 1, so prefill ≈ the 1-token time and
+decode tokens/s = batch × (gen − 1) / (t_gen − t_1)), the roofline (`roofline`: decoding one
+token at batch 1 reads every weight once, so tokens/s ≤ bandwidth / (bytes per parameter ×
+parameters); the bandwidth is the GPU's datasheet HBM figure, `HBM_GBS`, or ``--hbm-gbs``, and a
+device-to-device copy measured in the same run), `sweep`, every point in turn, and `tables`, the
+text the benchmark prints (the ``ours-runner`` row's runner figures on a line of their own).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import resource as rusage
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import format_table, latency_stats
+from benchmarks.common import format_table, latency_stats, run_info, write_results
 from benchmarks.inference_work import (
     PreloadedHFLLM,
     forced_length,
@@ -23,8 +29,11 @@ from benchmarks.inference_work import (
     in_worker,
     plain_generate,
 )
-from benchmarks.models import Device
+from benchmarks.models import PACKAGES, Device
+from fireact.llm.base import Completion
 
+NAME = "inference"
+TARGETS = {"x_episodes_per_s": 10.0, "pct_of_hbm_roofline_batch1": 60.0}
 SWEEP_SYSTEMS = ("hfllm-compiled", "hfllm-eager", "generate")
 
 # Datasheet HBM bandwidth (GB/s) by a substring of `torch.cuda.get_device_name()`; first match wins.
@@ -38,6 +47,79 @@ HBM_GBS = [
     ("A100 80GB PCIe", 1935.0),
     ("A100-SXM4-40GB", 1555.0),
 ]
+
+
+class Results:
+    """The results document, rewritten (atomically) after every measured configuration."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.info = run_info(PACKAGES)
+        self.doc: dict[str, Any] = {"progress": {"done": [], "complete": False}, "rows": []}
+        self.doc |= {"equality": {}, "sweep": [], "roofline": None, "targets": TARGETS}
+        self.path: Path | None = None
+
+    def done(self, what: str) -> None:
+        self.doc["progress"]["done"].append(what)
+        self.save()
+
+    def save(self) -> None:
+        self.doc["target_check"] = self.target_check()
+        self.doc["peak_rss_gib"] = round(rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+        self.path = write_results(NAME, self.info, self.doc, self.args.out)
+
+    def row(self, system: str) -> dict[str, Any] | None:
+        return next((r for r in self.doc["rows"] if r["system"] == system), None)
+
+    def target_check(self) -> dict[str, Any]:
+        """x episodes/s and % of the roofline of the shipped CUDA default (compiled)."""
+        args, shipped = self.args, self.row("ours-compiled")
+        x = shipped.get("x_vs_baseline_episodes") if shipped else None
+        roof = self.doc["roofline"] or {}
+        pct = roof.get("pct_of_roofline_hfllm-compiled")
+        evaluated = args.device.startswith("cuda") and args.model_size == "7b" and not args.quick
+        return {
+            "evaluated": evaluated,
+            "why_not": None if evaluated else "targets are for --model-size 7b on a GPU",
+            "system": "ours-compiled / hfllm-compiled (the hf backend's default on CUDA)",
+            "x_episodes_per_s": x,
+            "x_met": x is not None and x >= TARGETS["x_episodes_per_s"],
+            "pct_of_hbm_roofline_batch1": pct,
+            "pct_met": pct is not None and pct >= TARGETS["pct_of_hbm_roofline_batch1"],
+        }
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """Append an episode row; ratios against the baseline once it is measured."""
+        self.doc["rows"].append(row)
+        base = self.row("baseline")
+        for r in self.doc["rows"] if base else []:
+            if "error" in r:  # a failed system: its error, no figures
+                continue
+            r["x_vs_baseline_episodes"] = r["episodes_per_s"] / base["episodes_per_s"]
+            r["x_vs_baseline_tokens"] = r["generated_tokens_per_s"] / base["generated_tokens_per_s"]
+
+
+def mean_by_step(lengths: Sequence[Sequence[int]]) -> list[float]:
+    """Mean prompt tokens of each step over the episodes."""
+    return [round(statistics.fmean(col), 1) for col in zip(*lengths, strict=True)]
+
+
+def equality(
+    ours: Sequence[Sequence[Completion]], texts: Sequence[Sequence[str]], n: int, steps: int
+) -> dict[str, Any]:
+    """Whether ours and the baseline wrote the same greedy text, call by call."""
+    pairs = [(ours[i][k].text, texts[i][k]) for i in range(n) for k in range(steps)]
+    same = sum(a == b for a, b in pairs)
+    first_diff = next(
+        ((i, k) for i in range(n) for k in range(steps) if ours[i][k].text != texts[i][k]), None
+    )
+    return {
+        "compared_calls": len(pairs),
+        "same_text": same,
+        "all_same": same == len(pairs),
+        "first_difference": list(first_diff) if first_diff else None,
+        "note": "a difference changes every later prompt of that episode",
+    }
 
 
 def sweep_point(
@@ -197,4 +279,18 @@ def tables(results: dict[str, Any]) -> str:
         out.append(line)
     for name, eq in results.get("equality", {}).items():
         out.append(f"same greedy text, {name}: {eq['same_text']}/{eq['compared_calls']}")
+    out += [runner_line(r) for r in rows if r["system"] == "ours-runner" and "error" not in r]
+    out += [f"{r['system']}: failed: {r['error']}" for r in rows if "error" in r]
+    out += [f"{name}: skipped: {why}" for name, why in results.get("skipped", {}).items()]
     return "\n\n".join(out)
+
+
+def runner_line(row: dict[str, Any]) -> str:
+    """What the ``ours-runner`` row's episodes did, in one line."""
+    return (
+        f"ours-runner (fireact run's runner): {row['records_written']} records, mean steps "
+        f"{row['mean_steps']:.2f} (of {row['steps']}), {row['llm_calls']} calls, "
+        f"{row['prompt_tokens_per_call']} prompt tokens per call, {row['invalid_actions']} "
+        f"invalid actions, {row['tool_calls']} tool calls, {row['finished']} finished; "
+        "its own observations, so no text equality is claimed"
+    )

@@ -3,15 +3,18 @@
 Owns the ReAct-shaped workload (`Workload`, `build_workload`: FireAct's HotpotQA ReAct prompt and
 questions, real observations, prompts of an exact token count), `PreloadedHFLLM` (the shipped
 `HFLLM` around a model already in memory), the runner-shaped episode loop (`run_ours_async`),
-the one-prompt-at-a-time baseline (`run_baseline`, FireAct's llama pattern), and the figures of
-an episode run (`episode_row`, `equality`). `inference_bench` orchestrates them.
+the one-prompt-at-a-time baseline (`run_baseline`, FireAct's llama pattern), the same episodes'
+questions through `fireact run`'s own runner (``ours-runner``: `run_runner`, with `WorkloadTool`
+and the files `runner_inputs` writes), and the figures of an episode run (`episode_row`,
+`llm_counters` / `llm_figures`, `equality`). `inference_bench` orchestrates them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import statistics
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +59,10 @@ class Workload:
     prompts: list[str]
     observations: list[list[str]]
     sweep_prompts: list[str]  # exactly `prompt_tokens` tokens each: the head at different offsets
+    questions: list[str]  # each episode's HotpotQA question
+    answers: list[str]  # ... and the answer its FireAct trajectory finished with
+    passages: list[str]  # the observations' text (no "Observation:" label, no "Thought:")
+    head_ids: list[int]  # the ReAct prompt's tokens (repeated to the longest cut needed)
 
 
 def exact_text(tokenizer: Any, head_ids: list[int], tail: str, tokens: int) -> str:
@@ -83,6 +90,7 @@ def build_workload(
         resource("finetune", "alpaca_format", "hotpotqa.json").read_text(encoding="utf-8")
     )
     questions = [r["instruction"].strip() for r in records]
+    answers = [(re.findall(r"Action: finish\[(.*)\]", r["output"]) or [""])[-1] for r in records]
     passages = [
         line.removeprefix("Observation:").strip()
         for r in records
@@ -95,19 +103,25 @@ def build_workload(
         )
         for i in range(episodes)
     ]
-    observations = []
+    observations, cut = [], []
     for i in range(episodes):
         row = []
         for s in range(steps):
             passage = " ".join(passages[(i * steps + s + k) % len(passages)] for k in range(3))
             ids = tokenizer(f"\nObservation: {passage}", add_special_tokens=False).input_ids
-            row.append(tokenizer.decode(ids[: max(1, obs_tokens - 3)]) + "\nThought:")
+            text = tokenizer.decode(ids[: max(1, obs_tokens - 3)])
+            row.append(text + "\nThought:")
+            cut.append(text.removeprefix("\nObservation:").strip())
         observations.append(row)
     sweep_prompts = [
         exact_text(tokenizer, head_ids[SWEEP_OFFSET * i :], "", prompt_tokens)
         for i in range(sweep_max)
     ]
-    return Workload(prompts, observations, sweep_prompts)
+    chosen = [i % len(questions) for i in range(episodes)]
+    return Workload(
+        prompts, observations, sweep_prompts, [questions[i] for i in chosen],
+        [answers[i] for i in chosen], cut, head_ids,
+    )  # fmt: skip
 
 
 def in_worker(fn: Callable[[], Any]) -> Any:
@@ -201,40 +215,176 @@ def run_baseline(model: Any, tokenizer: Any, wl: Workload, n: int, steps: int, g
 
 
 def episode_row(
-    system: str, episodes: int, steps: int, wall: float, generated: int, **extra: Any
+    system: str,
+    episodes: int,
+    steps: int,
+    wall: float,
+    generated: int,
+    llm_calls: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The figures of one system's episode run."""
+    """The figures of one system's episode run (`llm_calls`: ``episodes × steps`` unless given)."""
+    calls = episodes * steps if llm_calls is None else llm_calls
     return {
         "system": system,
         "episodes": episodes,
         "steps": steps,
-        "llm_calls": episodes * steps,
+        "llm_calls": calls,
         "wall_s": round(wall, 3),
         "episodes_per_s": episodes / wall,
+        "llm_calls_per_s": calls / wall,
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall,
         **extra,
     }
 
 
-def mean_by_step(lengths: Sequence[Sequence[int]]) -> list[float]:
-    """Mean prompt tokens of each step over the episodes."""
-    return [round(statistics.fmean(col), 1) for col in zip(*lengths, strict=True)]
-
-
-def equality(
-    ours: Sequence[Sequence[Completion]], texts: Sequence[Sequence[str]], n: int, steps: int
-) -> dict[str, Any]:
-    """Whether ours and the baseline wrote the same greedy text, call by call."""
-    pairs = [(ours[i][k].text, texts[i][k]) for i in range(n) for k in range(steps)]
-    same = sum(a == b for a, b in pairs)
-    first_diff = next(
-        ((i, k) for i in range(n) for k in range(steps) if ours[i][k].text != texts[i][k]), None
+def llm_counters(llm: HFLLM) -> tuple[int, int, Counter]:
+    """What `llm_figures` subtracts: generate calls, batches, compiled shapes so far."""
+    return (
+        llm.generate_calls,
+        len(llm.batch_sizes),
+        Counter(llm.static.shapes if llm.static else {}),
     )
-    return {
-        "compared_calls": len(pairs),
-        "same_text": same,
-        "all_same": same == len(pairs),
-        "first_difference": list(first_diff) if first_diff else None,
-        "note": "a difference changes every later prompt of that episode",
+
+
+def llm_figures(llm: HFLLM, before: tuple[int, int, Counter]) -> dict[str, Any]:
+    """The backend's side of a run since `before` (`llm_counters`): its ``generate`` calls and
+    batch sizes, and on the compiled path the (batch, cache length) shapes it ran, those met for
+    the first time (each one compile), and the KV caches made so far."""
+    calls, sizes, shapes = before
+    figures: dict[str, Any] = {
+        "generate_calls": llm.generate_calls - calls,
+        "batch_sizes": dict(Counter(llm.batch_sizes[sizes:])),
     }
+    if llm.static is not None:
+        ran = llm.static.shapes - shapes
+        figures["static_shapes"] = {f"{b}x{n}": k for (b, n), k in sorted(ran.items())}
+        figures["shapes_first_seen"] = [f"{b}x{n}" for b, n in sorted(ran) if (b, n) not in shapes]
+        figures["kv_caches_made"] = llm.static.caches.made  # so far: one per shape, then reused
+    return figures
+
+
+# ------------------------------------------------------------------ ours-runner: `fireact run`
+
+RUNNER_NOTE = (
+    "the runner's own episodes: its observations (a random model's actions are mostly invalid: "
+    "'Invalid action: ...') and calls (a turn without an Action line gets one more call ending "
+    "in 'Action:', stop newline), so its prompts and calls differ from the baseline's and no "
+    "text equality is claimed"
+)
+
+
+class WorkloadTool:
+    """The runner's ``search`` tool here: each call answers the next of the workload's real
+    FireAct observations (`calls` counts them; a random model seldom writes a valid action)."""
+
+    name, actions = "search", frozenset({"search"})
+
+    def __init__(self, passages: Sequence[str]) -> None:
+        self.passages, self.calls = list(passages), 0
+
+    async def __call__(self, action: str, argument: str, state: Any) -> str:
+        self.calls += 1
+        return self.passages[(self.calls - 1) % len(self.passages)]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def runner_inputs(
+    tokenizer: Any, wl: Workload, prompt_tokens: int, folder: Path
+) -> tuple[Path, Path]:
+    """The run's questions file (HotpotQA JSON: the workload's questions and answers) and its
+    few-shot prompt file: the head of FireAct's ReAct prompt, cut so that episode 0's first prompt
+    (head, question, ``"\\nThought:"``) is `prompt_tokens` tokens long, as the workload's are."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data, prompt = folder / "questions.json", folder / "prompt.txt"
+    pairs = zip(wl.questions, wl.answers, strict=True)
+    rows = [{"_id": f"bench-{i}", "question": q, "answer": a} for i, (q, a) in enumerate(pairs)]
+    data.write_text(json.dumps(rows), encoding="utf-8")
+    tail = f"\n\n{wl.questions[0]}\nThought:"
+    head = exact_text(tokenizer, wl.head_ids, tail, prompt_tokens).removesuffix(tail)
+    prompt.write_text(head, encoding="utf-8")
+    return data, prompt
+
+
+def warm_runner_shape(llm: HFLLM, wl: Workload, dev: Any, args: Any) -> float:
+    """Compiled path only: one untimed full-width call at the longest the run can reach (prompt
+    and question, then per step at most a thought, an action and its echo in the observation of
+    ``--gen-tokens`` each plus labels, then the answer), so that its (batch, cache length) shape
+    is compiled and the cache at its high-water mark before the clock starts, as in a long run's
+    steady state; its seconds."""
+    if llm.static is None:
+        return 0.0
+    longest = args.prompt_tokens + 64 + args.steps * (3 * args.gen_tokens + 40) + args.gen_tokens
+    ids = wl.head_ids * (longest // len(wl.head_ids) + 1)
+    prompt = llm.tokenizer.decode(ids[: longest - 2])
+    forced_length(llm.model, 2)
+    rows = [prompt] * min(args.episodes, args.max_batch_size)
+    warm_s, _ = dev.time(lambda: asyncio.run(gather_completions(llm, rows, 2)))
+    forced_length(llm.model, args.gen_tokens)
+    return warm_s
+
+
+def run_runner(llm: HFLLM, wl: Workload, dev: Any, args: Any, folder: Path) -> dict[str, Any]:
+    """The workload's questions as one `fireact run` (`fireact.agent.runner.arun`) through `llm`:
+    method react, FireAct's ReAct prompt cut as the workload's (`runner_inputs`), `WorkloadTool`,
+    ``max_steps`` = the workload's steps, every episode in flight, no re-asks (the runner's rule 3,
+    one more call ending in ``Action:``, as FireAct's ReAct loop does, still applies); its row.
+
+    The compiled path is warmed first (`warm_runner_shape`); its raised cache high-water mark is
+    put back afterwards, so that the decode sweep measured next runs as it did before this row.
+    """
+    from fireact.agent.runner import RunOptions, arun
+    from fireact.runs import EPISODES, read_records
+
+    data, prompt = runner_inputs(llm.tokenizer, wl, args.prompt_tokens, folder)
+    options = RunOptions(
+        task="hotpotqa", data=data, method="react", prompt=prompt, model="hf:random-llama",
+        max_steps=args.steps, max_tokens=args.gen_tokens, temperature=0.0, max_reasks=0,
+        concurrency=args.episodes, progress=False, out=folder / "run",
+    )  # fmt: skip
+    print(f"ours-runner: {args.episodes} episodes through fireact's runner ...", flush=True)
+    mark = llm.static.cache_len if llm.static is not None else 0
+    tool = WorkloadTool(wl.passages)
+
+    async def run() -> dict[str, Any]:
+        try:
+            return await arun(options, llm=llm, tool=tool)
+        finally:
+            await llm.aclose()
+
+    try:
+        warmup_s = warm_runner_shape(llm, wl, dev, args)
+        before = llm_counters(llm)
+        dev.reset_peak()
+        wall, summary = dev.time(lambda: asyncio.run(run()))
+        figures = llm_figures(llm, before)  # shapes_first_seen: compiles inside the timed run
+        if llm.static is not None:
+            figures["cache_len"] = llm.static.cache_len  # the high-water mark it reached
+    finally:  # the sweep after this row runs on the cache length it had before
+        if llm.static is not None:
+            llm.static.cache_len = mark
+    records = read_records(options.out / EPISODES)
+    lines = [line for r in records for line in r.trajectory.splitlines()]
+    return episode_row(
+        "ours-runner", len(records), args.steps, wall, summary["completion_tokens"],
+        llm_calls=summary["llm_calls"],
+        records_written=len(records),
+        mean_steps=summary["mean_steps"],
+        steps_taken=dict(Counter(str(r.steps) for r in records)),
+        finished=summary["finished"],
+        errors=summary["errors"],
+        invalid_actions=sum(line.startswith("Observation: Invalid action:") for line in lines),
+        tool_calls=tool.calls,
+        prompt_tokens_per_call=round(summary["prompt_tokens"] / max(summary["llm_calls"], 1), 1),
+        runner_wall_s=round(summary["wall_s"], 3),
+        warmup_s=round(warmup_s, 3),
+        peak_gpu_mem_gib=dev.peak_gib(),
+        **figures,
+        what=f"fireact.agent.runner.arun(RunOptions(task=hotpotqa, method=react, max_steps="
+        f"{args.steps}, max_tokens={args.gen_tokens}, max_reasks=0, concurrency={args.episodes}), "
+        f"llm=HFLLM(compile={'on' if llm.static else 'off'}), tool=WorkloadTool)",
+        note=RUNNER_NOTE,
+    )  # fmt: skip

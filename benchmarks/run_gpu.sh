@@ -30,7 +30,7 @@
 # (benchmarks/device_wheels.txt: pydantic for `fireact train`'s config, liger-kernel for P3's
 # use_liger_kernel); gpu_wheels.sh downloads them into .whl/, and this script installs whatever
 # .whl/ holds with `pip install --target` into a scratch folder on PYTHONPATH (nothing else is
-# installed). Without pydantic P3 is skipped, saying so.
+# installed). Without pydantic P3 and P2's ours-runner row are skipped, saying so.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 
@@ -92,7 +92,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     echo "could not install the carried wheels in .whl/" >&2
   fi
 else
-  echo "no carried wheels (.whl/): P3 needs them (bash benchmarks/gpu_wheels.sh, carry=[\".whl\"])"
+  echo "no carried wheels (.whl/): P3 and P2's ours-runner need them (bash benchmarks/gpu_wheels.sh, carry=[\".whl\"])"
 fi
 
 echo "host kind: $host; results in $out"
