@@ -200,3 +200,54 @@ def test_cli_run_offline_is_one_line(tmp_path):
         "or pass --model hf:/path/to/base:/path/to/adapter\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+# --- any hf: hub id, not only the zoo's -------------------------------------------------------
+ANY_HINT = (
+    "hf:acme/agent-7b: acme/agent-7b not in the Hugging Face cache ({cache}) and {why}: run "
+    "`hf download acme/agent-7b` where the hub is reachable, or pass --model "
+    "hf:/path/to/a/local/folder"
+)
+
+
+def test_an_uncached_hub_id_offline_is_one_line_at_once(offline):
+    with pytest.raises(FireactError) as err:
+        load_llm("hf:acme/agent-7b")
+    assert str(err.value) == ANY_HINT.format(cache=offline, why="HF_HUB_OFFLINE is set")
+
+
+def test_an_uncached_hub_id_with_the_hub_unreachable_is_one_line_at_once(online, monkeypatch):
+    import socket
+    import time
+
+    from huggingface_hub import constants
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    started = time.monotonic()
+    with pytest.raises(FireactError) as err:
+        load_llm("hf:acme/agent-7b")
+    assert time.monotonic() - started < 5  # not a minute of retries
+    why = f"{endpoint} cannot be reached ([Errno 111] Connection refused)"
+    assert str(err.value) == ANY_HINT.format(cache=online, why=why)
+
+
+def test_a_cached_hub_id_or_a_local_folder_needs_no_hub(offline, tmp_path):
+    from fireact.llm.zoo import check_hub_repos
+
+    put_in_cache(offline, "acme/agent-7b")
+    (tmp_path / "adapter").mkdir()
+    assert check_hub_repos("x", ["acme/agent-7b", str(tmp_path / "adapter"), None]) is None
+
+
+def test_an_uncached_zoo_model_keeps_its_own_hint_when_the_hub_is_unreachable(online, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(FireactError) as err:
+        load_llm("hf:fireact/llama-2-7b")
+    assert str(err.value).startswith(
+        "fireact/llama-2-7b needs forestai/fireact_llama_2_7b, not in the Hugging Face cache"
+    )

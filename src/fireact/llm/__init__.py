@@ -108,10 +108,11 @@ def _openai(spec: str, target: str, **options: Any) -> LLM:
 
 def _hf(spec: str, target: str, **options: Any) -> LLM:
     from fireact.llm.hf import HFLLM
-    from fireact.llm.zoo import download_hint_on_failure, resolve_hf
+    from fireact.llm.zoo import check_hub_repos, download_hint_on_failure, resolve_hf
 
     path, adapter = resolve_hf(target)  # hf:fireact/NAME -> FireAct's base model + adapter
     with download_hint_on_failure(target):
+        check_hub_repos(target, (path, adapter))  # not cached and no hub: one line, at once
         return _build(HFLLM, spec, path, adapter=adapter, **options)
 
 

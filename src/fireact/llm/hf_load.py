@@ -17,11 +17,16 @@ from fireact.errors import FireactError
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_id(path: str) -> bool:
+    """Whether `path` names a Hugging Face hub repo (``org/name``), not a folder that exists."""
+    return not Path(path).expanduser().exists() and bool(_HUB_ID.match(path))
+
+
 def check_source(path: str, what: str) -> str:
     """A local directory, or a Hugging Face hub id; else a FireactError naming `path`."""
     if Path(path).expanduser().exists():
         return str(Path(path).expanduser())
-    if _HUB_ID.match(path):
+    if is_hub_id(path):
         return path
     raise FireactError(
         f"{what} path {path!r} does not exist: give a directory saved with save_pretrained"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +171,47 @@ def cached(repo: str) -> bool:
         for snapshot in snapshots.iterdir()
         for pattern in WEIGHTS
     )
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub (``HF_ENDPOINT``) cannot be reached now, or None if it answers:
+    one HEAD request through huggingface_hub's own session, no retries."""
+    import importlib
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    session = get_session()  # an httpx (httpx2) client: its connection and timeout errors
+    client = importlib.import_module(type(session).__module__.split(".")[0])
+    try:
+        session.head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except (getattr(client, "TransportError", OSError), OSError) as err:
+        return f"{constants.ENDPOINT} cannot be reached ({first_line(err)})"
+    return None
+
+
+def first_line(err: BaseException) -> str:
+    """An error's first line (its type's name if it has no text)."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def check_hub_repos(target: str, repos: Sequence[str | None]) -> None:
+    """An ``hf:`` model or adapter named by a hub id that is not in the Hugging Face cache needs
+    the hub: with ``HF_HUB_OFFLINE`` set or the hub unreachable, one line saying how to supply
+    it, at once instead of huggingface_hub's minute of retries. Local folders pass."""
+    from fireact.llm.hf_load import is_hub_id
+
+    needed = [r for r in repos if r and is_hub_id(r) and not cached(r)]
+    if not needed:
+        return
+    why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+    if why:
+        commands = " and ".join(f"`hf download {repo}`" for repo in needed)
+        raise FireactError(
+            f"hf:{target}: {' and '.join(needed)} not in the Hugging Face cache ({hub_cache()}) "
+            f"and {why}: run {commands} where the hub is reachable, or pass --model "
+            "hf:/path/to/a/local/folder"
+        )
 
 
 def missing(model: ZooModel) -> list[str]:

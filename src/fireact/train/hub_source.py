@@ -1,14 +1,14 @@
 """Where `fireact train` gets a model or tokenizer named by a Hugging Face hub id: whether the
-hub cache holds it, whether the hub can be reached (one request, no retries), and the one-line
-error saying how to supply one that cannot be fetched (`hf download`, or a local folder)."""
+hub cache holds it, whether the hub can be reached (`fireact.llm.zoo.hub_unreachable`: one
+request, no retries), and the one-line error saying how to supply one that cannot be fetched
+(`hf download`, or a local folder)."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from fireact.errors import FireactError
-from fireact.llm.zoo import cached, hub_cache, hub_offline
+from fireact.llm.zoo import cached, first_line, hub_cache, hub_offline, hub_unreachable
 from fireact.train.config import SFTConfig
 
 
@@ -36,20 +36,6 @@ def in_cache(name: str, key: str) -> bool:
     return any(snapshots.glob("*/tokenizer_config.json"))
 
 
-def hub_unreachable() -> str | None:
-    """Why the Hugging Face hub (``HF_ENDPOINT``) cannot be reached now, or None if it answers."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    session = get_session()  # an httpx (httpx2) client: its connection and timeout errors
-    client = importlib.import_module(type(session).__module__.split(".")[0])
-    try:
-        session.head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
-    except (getattr(client, "TransportError", OSError), OSError) as err:
-        return f"{constants.ENDPOINT} cannot be reached ({first_line(err)})"
-    return None
-
-
 def hub_hint(name: str, key: str, why: str) -> str:
     """One line: `name` is not in the cache, why it cannot be fetched, how to supply it."""
     licence = " (accept its licence and set HF_TOKEN)" if name.startswith("meta-llama/") else ""
@@ -66,8 +52,3 @@ def load_failure(name: str, key: str, err: BaseException, what: str = "") -> str
     if Path(name).expanduser().exists() or in_cache(name, key):
         return f"{what or key}: cannot load {name!r}: {reason}"
     return hub_hint(name, key, f"the download failed ({reason})")
-
-
-def first_line(err: BaseException) -> str:
-    """An error's first line (its type's name if it has no text)."""
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
