@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from fireact.train.hub_source import check_hub_source
 from fireact.train.output_dir import claim_output_dir, holds_run
 from tests.helpers.clirun import run_cli
 from tests.helpers.httpserver import Reply, serve
+from tests.helpers.hub import unreachable_hub
 from tests.helpers.runs import snapshot
 
 HUB_ID = "meta-llama/Llama-2-7b-hf"
@@ -97,17 +97,11 @@ def test_cli_train_of_an_uncached_hub_model_offline_says_how_to_supply_it_and_wr
 def test_an_unreachable_hub_fails_at_once_in_one_line(
     hub_online: None, tmp_path: Path, monkeypatch
 ) -> None:
-    from huggingface_hub import constants
-
-    with socket.socket() as s:  # a port nothing listens on: the connection is refused
-        s.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    why = unreachable_hub(monkeypatch)
     started = time.monotonic()
     with pytest.raises(FireactError) as err:
         check_hub_source(HUB_ID, "model")
     assert time.monotonic() - started < 5  # not a minute of retries
-    why = f"{endpoint} cannot be reached ([Errno 111] Connection refused)"
     assert str(err.value) == hint(tmp_path, why)
 
 

@@ -11,6 +11,7 @@ from fireact.errors import FireactError
 from fireact.llm import load_llm
 from fireact.llm.zoo import ZOO, download_hint_on_failure, find, resolve_hf
 from tests.helpers.clirun import run_cli
+from tests.helpers.hub import unreachable_hub
 
 LLAMA_7B_LORA_HINT = (
     "fireact/llama-2-7b-lora needs meta-llama/Llama-2-7b-hf and forestai/fireact_llama_2_7b_lora, "
@@ -217,20 +218,13 @@ def test_an_uncached_hub_id_offline_is_one_line_at_once(offline):
 
 
 def test_an_uncached_hub_id_with_the_hub_unreachable_is_one_line_at_once(online, monkeypatch):
-    import socket
     import time
 
-    from huggingface_hub import constants
-
-    with socket.socket() as s:  # a port nothing listens on: the connection is refused
-        s.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    why = unreachable_hub(monkeypatch)
     started = time.monotonic()
     with pytest.raises(FireactError) as err:
         load_llm("hf:acme/agent-7b")
     assert time.monotonic() - started < 5  # not a minute of retries
-    why = f"{endpoint} cannot be reached ([Errno 111] Connection refused)"
     assert str(err.value) == ANY_HINT.format(cache=online, why=why)
 
 
@@ -243,9 +237,7 @@ def test_a_cached_hub_id_or_a_local_folder_needs_no_hub(offline, tmp_path):
 
 
 def test_an_uncached_zoo_model_keeps_its_own_hint_when_the_hub_is_unreachable(online, monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    unreachable_hub(monkeypatch)
     with pytest.raises(FireactError) as err:
         load_llm("hf:fireact/llama-2-7b")
     assert str(err.value).startswith(
