@@ -9,7 +9,7 @@ Start-up is never left half-done: the child runs in its own session (so stopping
 worker processes too), and ANY exception while it starts or loads (a crash, the start timeout,
 Ctrl-C, SIGTERM, an asyncio cancellation) stops its whole process group before the exception
 goes on. `astart` waits without blocking the event loop, so a Ctrl-C (asyncio cancels the run)
-is acted on within one poll (`POLL_S`); `start` is the same wait for synchronous callers.
+is acted on within one poll (`POLL_S`); `start` runs it for synchronous callers.
 `stop` sends SIGTERM to the group, then SIGKILL after `stop_timeout` seconds, or at once when a
 second Ctrl-C interrupts the wait: no server outlives fireact.
 """
@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
@@ -167,18 +165,13 @@ class VLLMServer:
         self.stop()
 
     def start(self, progress: Callable[[str], None] | None = None) -> None:
-        """Start the server and wait until ``/health`` answers 200 (or fail in one line)."""
-        started = self._spawn()
-        try:
-            while not self._ready(started, self.healthy(), progress or _stderr_progress):
-                time.sleep(POLL_S)
-        except BaseException:
-            self.stop()
-            raise
+        """`astart` for synchronous callers (no event loop running)."""
+        asyncio.run(self.astart(progress))
 
     async def astart(self, progress: Callable[[str], None] | None = None) -> None:
-        """`start` for a running event loop: the wait yields to it, so a cancellation (Ctrl-C
-        under ``asyncio.run``) stops the server within one poll."""
+        """Start the server and wait until ``/health`` answers 200 (or fail in one line). The
+        wait yields to the event loop, so a cancellation (Ctrl-C under ``asyncio.run``) stops
+        the server within one poll."""
         started = self._spawn()
         try:
             async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as http:
@@ -241,12 +234,11 @@ class VLLMServer:
 
     def healthy(self) -> bool:
         """True when ``GET /health`` answers 200."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1
-        try:
-            with opener.open(self._health_url, timeout=HEALTH_TIMEOUT_S) as reply:
-                return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
+        with httpx.Client(timeout=HEALTH_TIMEOUT_S, trust_env=False) as http:  # 127.0.0.1
+            try:
+                return http.get(self._health_url).status_code == 200
+            except httpx.HTTPError:
+                return False
 
     async def _ahealthy(self, http: httpx.AsyncClient) -> bool:
         try:
