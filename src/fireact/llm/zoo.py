@@ -190,6 +190,12 @@ def hub_unreachable() -> str | None:
     return None
 
 
+def hub_unavailable() -> str | None:
+    """Why nothing can be downloaded now (``HF_HUB_OFFLINE`` set, or the hub unreachable), or
+    None when the hub answers."""
+    return "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+
+
 def first_line(err: BaseException) -> str:
     """An error's first line (its type's name if it has no text)."""
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -204,7 +210,7 @@ def check_hub_repos(target: str, repos: Sequence[str | None]) -> None:
     needed = [r for r in repos if r and is_hub_id(r) and not cached(r)]
     if not needed:
         return
-    why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+    why = hub_unavailable()
     if why:
         commands = " and ".join(f"`hf download {repo}`" for repo in needed)
         raise FireactError(

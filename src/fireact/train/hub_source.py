@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fireact.errors import FireactError
-from fireact.llm.zoo import cached, first_line, hub_cache, hub_offline, hub_unreachable
+from fireact.llm.zoo import cached, first_line, hub_cache, hub_unavailable
 from fireact.train.config import SFTConfig
 
 
@@ -23,7 +23,7 @@ def check_hub_source(name: str, key: str) -> None:
     or the hub unreachable (one request, no retries), a one-line `FireactError` saying how to
     supply it. Cached or reachable: nothing (the online case costs one HEAD request)."""
     if not in_cache(name, key):
-        why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+        why = hub_unavailable()
         if why:
             raise FireactError(hub_hint(name, key, why))
 
