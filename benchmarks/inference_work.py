@@ -25,6 +25,7 @@ from fireact.llm.base import Completion, cut_at_stop
 from fireact.llm.hf import HFLLM
 from fireact.llm.hf_static import left_pad
 from fireact.resources import resource
+from fireact.trajectory import parse
 
 STOP = ["\nObservation:"]
 SWEEP_OFFSET = 17  # sweep prompt i starts this many tokens after prompt i - 1 in the head
@@ -333,8 +334,8 @@ def run_runner(llm: HFLLM, wl: Workload, dev: Any, args: Any, folder: Path) -> d
     ``max_steps`` = the workload's steps, every episode in flight, no re-asks (the runner's rule 3,
     one more call ending in ``Action:``, as FireAct's ReAct loop does, still applies); its row.
 
-    The compiled path is warmed first (`warm_runner_shape`); its raised cache high-water mark is
-    put back afterwards, so that the decode sweep measured next runs as it did before this row.
+    The compiled path is warmed first (`warm_runner_shape`). It runs last (`inference_bench`), so
+    the cache high-water mark it raises is left as it is.
     """
     from fireact.agent.runner import RunOptions, arun
     from fireact.runs import EPISODES, read_records
@@ -346,7 +347,6 @@ def run_runner(llm: HFLLM, wl: Workload, dev: Any, args: Any, folder: Path) -> d
         concurrency=args.episodes, progress=False, out=folder / "run",
     )  # fmt: skip
     print(f"ours-runner: {args.episodes} episodes through fireact's runner ...", flush=True)
-    mark = llm.static.cache_len if llm.static is not None else 0
     tool = WorkloadTool(wl.passages)
 
     async def run() -> dict[str, Any]:
@@ -355,19 +355,15 @@ def run_runner(llm: HFLLM, wl: Workload, dev: Any, args: Any, folder: Path) -> d
         finally:
             await llm.aclose()
 
-    try:
-        warmup_s = warm_runner_shape(llm, wl, dev, args)
-        before = llm_counters(llm)
-        dev.reset_peak()
-        wall, summary = dev.time(lambda: asyncio.run(run()))
-        figures = llm_figures(llm, before)  # shapes_first_seen: compiles inside the timed run
-        if llm.static is not None:
-            figures["cache_len"] = llm.static.cache_len  # the high-water mark it reached
-    finally:  # the sweep after this row runs on the cache length it had before
-        if llm.static is not None:
-            llm.static.cache_len = mark
+    warmup_s = warm_runner_shape(llm, wl, dev, args)
+    before = llm_counters(llm)
+    dev.reset_peak()
+    wall, summary = dev.time(lambda: asyncio.run(run()))
+    figures = llm_figures(llm, before)  # shapes_first_seen: compiles inside the timed run
+    if llm.static is not None:
+        figures["cache_len"] = llm.static.cache_len  # the high-water mark it reached
     records = read_records(options.out / EPISODES)
-    lines = [line for r in records for line in r.trajectory.splitlines()]
+    observations = [s.observation or "" for r in records for s in parse(r.trajectory)]
     return episode_row(
         "ours-runner", len(records), args.steps, wall, summary["completion_tokens"],
         llm_calls=summary["llm_calls"],
@@ -376,7 +372,7 @@ def run_runner(llm: HFLLM, wl: Workload, dev: Any, args: Any, folder: Path) -> d
         steps_taken=dict(Counter(str(r.steps) for r in records)),
         finished=summary["finished"],
         errors=summary["errors"],
-        invalid_actions=sum(line.startswith("Observation: Invalid action:") for line in lines),
+        invalid_actions=sum(o.startswith("Invalid action:") for o in observations),
         tool_calls=tool.calls,
         prompt_tokens_per_call=round(summary["prompt_tokens"] / max(summary["llm_calls"], 1), 1),
         runner_wall_s=round(summary["wall_s"], 3),
