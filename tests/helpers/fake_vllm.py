@@ -65,8 +65,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     serve.add_argument("--enable-prefix-caching", action="store_true")
     serve.add_argument("--enable-lora", action="store_true")
     serve.add_argument("--lora-modules", nargs="+", default=[])
-    serve.add_argument("--max-lora-rank", type=int)
-    serve.add_argument("--dtype")
+    # vLLM's argument parser takes only these (its own choices lists), and refuses the rest
+    serve.add_argument("--max-lora-rank", type=int, choices=(1, 8, 16, 32, 64, 128, 256, 320, 512))
+    serve.add_argument(
+        "--dtype", choices=("auto", "half", "float16", "bfloat16", "float", "float32")
+    )
     serve.add_argument("--max-model-len", type=int)
     serve.add_argument("--gpu-memory-utilization", type=float)
     serve.add_argument("--served-model-name", nargs="+")
